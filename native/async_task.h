@@ -1,0 +1,79 @@
+// Runs a C++ computation on a libuv worker thread and settles a JS Promise with its result.
+// Any exception (c10::Error, std::exception, anything) becomes a rejected Promise with a
+// one-line message, never a crash. Values the computation reads from JS (typed arrays) must be
+// pinned with Keep() so the garbage collector cannot free them while the worker runs.
+#pragma once
+
+#include <napi.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "errors.h"
+
+namespace mentallam {
+
+template <typename Result>
+class AsyncTask : public Napi::AsyncWorker {
+ public:
+  using Compute = std::function<Result()>;
+  using Convert = std::function<Napi::Value(Napi::Env, Result&)>;
+
+  AsyncTask(Napi::Env env, Compute compute, Convert convert)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        compute_(std::move(compute)),
+        convert_(std::move(convert)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Keep(Napi::Value value) {
+    pinned_.push_back(Napi::Persistent(value.As<Napi::Object>()));
+  }
+
+  // Runs on the worker thread: no N-API calls here.
+  void Execute() override {
+    try {
+      result_ = compute_();
+    } catch (const std::exception& error) {
+      SetError(MessageOf(error));
+    } catch (...) {
+      SetError("unknown native error");
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(convert_(env, result_));
+    } catch (const Napi::Error& error) {
+      deferred_.Reject(error.Value());
+    } catch (const std::exception& error) {
+      deferred_.Reject(Napi::Error::New(env, MessageOf(error)).Value());
+    }
+  }
+
+  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Compute compute_;
+  Convert convert_;
+  Result result_{};
+  std::vector<Napi::ObjectReference> pinned_;
+};
+
+// Creates the task, queues it and returns its Promise.
+template <typename Result>
+Napi::Promise RunAsync(Napi::Env env, typename AsyncTask<Result>::Compute compute,
+                       typename AsyncTask<Result>::Convert convert,
+                       std::vector<Napi::Value> keep_alive = {}) {
+  auto* task = new AsyncTask<Result>(env, std::move(compute), std::move(convert));
+  for (auto& value : keep_alive) task->Keep(value);
+  auto promise = task->Promise();
+  task->Queue();  // the worker deletes itself after OnOK/OnError
+  return promise;
+}
+
+}  // namespace mentallam

@@ -1,0 +1,258 @@
+#!/usr/bin/env node
+// One-command set-up, run by `npm install` (the install hook) and by `npm run setup`.
+// Steps, each printing one line: check tools -> Python venv (pinned requirements) -> find
+// libtorch -> build the addon (cmake-js) -> compile TypeScript. Every step is skipped when its
+// inputs have not changed, so a re-run with nothing changed takes a few seconds.
+//
+// Plain JavaScript on purpose: it runs before the TypeScript is compiled.
+//
+// Flags: --only-native (build the addon only), --force (ignore the stamps).
+// Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), MENTALLAM_PYTHON
+// (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const args = new Set(process.argv.slice(2));
+const force = args.has('--force');
+const onlyNative = args.has('--only-native');
+const venv = join(root, '.venv');
+const venvPython = join(venv, 'bin', 'python');
+const stampDir = join(root, '.setup-stamps');
+const started = Date.now();
+
+class SetupError extends Error {}
+
+function step(name, detail) {
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`[mentallam setup ${seconds.padStart(6)}s] ${name}: ${detail}`);
+}
+
+function run(command, commandArgs, options = {}) {
+  const result = spawnSync(command, commandArgs, {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: options.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...(options.env ?? {}) },
+  });
+  if (result.error && result.error.code === 'ENOENT') return { missing: true, status: 127 };
+  return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+}
+
+function requireTool(command, versionArgs, installHint) {
+  const result = run(command, versionArgs, { capture: true });
+  if (result.missing || result.status !== 0) {
+    throw new SetupError(`${command} was not found; install ${installHint} and run npm install again.`);
+  }
+  return (result.stdout || result.stderr).split('\n')[0].trim();
+}
+
+function hashOf(parts) {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(String(part)).update('\0');
+  return hash.digest('hex');
+}
+
+function filesUnder(dir, filter) {
+  if (!existsSync(dir)) return [];
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(path, filter));
+    else if (filter(path)) out.push(path);
+  }
+  return out.sort();
+}
+
+// A stamp records the hash of a step's inputs; equal hash + existing output = nothing to do.
+function stampMatches(name, hash, output) {
+  const path = join(stampDir, name);
+  return !force && existsSync(output) && existsSync(path) && readFileSync(path, 'utf8') === hash;
+}
+function writeStamp(name, hash) {
+  mkdirSync(stampDir, { recursive: true });
+  writeFileSync(join(stampDir, name), hash);
+}
+
+function pythonForVenv() {
+  for (const candidate of [process.env.MENTALLAM_PYTHON, 'python3.11', 'python3'].filter(Boolean)) {
+    const result = run(candidate, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
+      capture: true,
+    });
+    if (!result.missing && result.status === 0) {
+      const [major, minor] = result.stdout.trim().split('.').map(Number);
+      if (major === 3 && minor >= 10) return candidate;
+    }
+  }
+  throw new SetupError(
+    'Python 3.10 or newer (with venv and pip) was not found; install Python 3.11 (e.g. apt install python3 python3-venv) and run npm install again.',
+  );
+}
+
+function ensureVenv() {
+  const requirements = join(root, 'requirements.txt');
+  const hash = hashOf([readFileSync(requirements, 'utf8')]);
+  if (stampMatches('venv', hash, venvPython)) {
+    step('python', `.venv up to date (${relative(requirements)} unchanged)`);
+    return;
+  }
+  if (!existsSync(venvPython)) {
+    const python = pythonForVenv();
+    step('python', `creating .venv with ${python}`);
+    const created = run(python, ['-m', 'venv', venv]);
+    if (created.status !== 0) {
+      throw new SetupError(
+        `${python} -m venv failed; install the venv module (e.g. apt install python3-venv) and run npm install again.`,
+      );
+    }
+  }
+  step('python', 'installing the pinned requirements.txt into .venv (first time: a few minutes)');
+  const installed = run(venvPython, [
+    '-m',
+    'pip',
+    'install',
+    '--disable-pip-version-check',
+    '--quiet',
+    '-r',
+    requirements,
+  ]);
+  if (installed.status !== 0) {
+    throw new SetupError(
+      'pip install -r requirements.txt failed (see pip output above); fix the network or package index access and run npm install again.',
+    );
+  }
+  writeStamp('venv', hash);
+  step('python', 'requirements installed');
+}
+
+function relative(path) {
+  return path.startsWith(root + '/') ? path.slice(root.length + 1) : path;
+}
+
+function isTorchRoot(dir) {
+  return existsSync(join(dir, 'include', 'torch')) && existsSync(join(dir, 'lib'));
+}
+
+// Returns { root, source } for the libtorch the addon builds against.
+function findLibtorch() {
+  if (process.env.LIBTORCH) {
+    const dir = resolve(process.env.LIBTORCH);
+    if (!isTorchRoot(dir)) {
+      throw new SetupError(
+        `LIBTORCH=${dir} has no include/torch and lib/; point it at an unzipped libtorch distribution.`,
+      );
+    }
+    return { root: dir, source: 'LIBTORCH' };
+  }
+  // Torch_DIR and CMAKE_PREFIX_PATH entries point at <root>/share/cmake/Torch or <root>/share/cmake.
+  const cmakeDirs = [
+    ...(process.env.Torch_DIR ? [['Torch_DIR', process.env.Torch_DIR]] : []),
+    ...(process.env.CMAKE_PREFIX_PATH ?? '')
+      .split(':')
+      .filter(Boolean)
+      .map((dir) => ['CMAKE_PREFIX_PATH', dir]),
+  ];
+  for (const [source, dir] of cmakeDirs) {
+    for (const candidate of [dir, join(dir, '..'), join(dir, '..', '..'), join(dir, '..', '..', '..')]) {
+      if (isTorchRoot(resolve(candidate))) return { root: resolve(candidate), source };
+    }
+  }
+  if (existsSync(venvPython)) {
+    const result = run(venvPython, ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'], {
+      capture: true,
+    });
+    const dir = result.stdout?.trim();
+    if (result.status === 0 && dir && isTorchRoot(dir)) return { root: dir, source: '.venv torch' };
+  }
+  return null;
+}
+
+function buildAddon(torch) {
+  const output = join(root, 'build', 'Release', 'mentallam.node');
+  const inputs = [
+    join(root, 'CMakeLists.txt'),
+    ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
+  ];
+  const hash = hashOf([torch.root, ...inputs.flatMap((path) => [path, readFileSync(path)])]);
+  if (stampMatches('addon', hash, output)) {
+    step('addon', `build/Release/mentallam.node up to date (libtorch from ${torch.source})`);
+    return;
+  }
+  requireTool('cmake', ['--version'], 'cmake (e.g. apt install cmake)');
+  requireTool('g++', ['--version'], 'a C++17 compiler (e.g. apt install g++)');
+  step('addon', `building with cmake-js against libtorch at ${torch.root} (${torch.source})`);
+  const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+  if (!existsSync(cmakeJs)) {
+    throw new SetupError('cmake-js is missing from node_modules; run npm install first.');
+  }
+  const buildStarted = Date.now();
+  const built = run(process.execPath, [
+    cmakeJs,
+    'build',
+    '--log-level',
+    'warn',
+    `--parallel=${process.env.MENTALLAM_BUILD_JOBS ?? 2}`,
+    `--CDTORCH_ROOT=${torch.root}`,
+  ]);
+  if (built.status !== 0) {
+    throw new SetupError(
+      'the native addon failed to build (compiler output above); fix the error or install the missing tool it names, then run npm run build:native.',
+    );
+  }
+  writeStamp('addon', hash);
+  step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s`);
+}
+
+function buildTypeScript() {
+  const output = join(root, 'dist', 'index.js');
+  const inputs = [
+    join(root, 'tsconfig.json'),
+    join(root, 'tsconfig.build.json'),
+    ...filesUnder(join(root, 'src'), (path) => path.endsWith('.ts')),
+  ];
+  const hash = hashOf(inputs.flatMap((path) => [path, statSync(path).mtimeMs, statSync(path).size]));
+  if (stampMatches('typescript', hash, output)) {
+    step('typescript', 'dist/ up to date');
+    return;
+  }
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!existsSync(tsc)) {
+    // Installed as a dependency of another project: dist/ ships in the package.
+    step('typescript', 'typescript not installed; using the shipped dist/');
+    return;
+  }
+  step('typescript', 'compiling src/ to dist/');
+  const compiled = run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
+  if (compiled.status !== 0) {
+    throw new SetupError('the TypeScript build failed (errors above); fix them and run npm run build.');
+  }
+  writeStamp('typescript', hash);
+}
+
+function main() {
+  step('node', `${process.version} on ${process.platform}-${process.arch}`);
+  if (!onlyNative && process.env.MENTALLAM_SKIP_VENV !== '1') ensureVenv();
+  const torch = findLibtorch();
+  if (!torch) {
+    throw new SetupError(
+      'no libtorch was found; set LIBTORCH to an unzipped libtorch, or let set-up create .venv (unset MENTALLAM_SKIP_VENV).',
+    );
+  }
+  step('libtorch', `${torch.root} (from ${torch.source})`);
+  buildAddon(torch);
+  if (!onlyNative) buildTypeScript();
+  step('done', `set-up finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
+
+try {
+  main();
+} catch (error) {
+  if (error instanceof SetupError) {
+    console.error(`[mentallam setup] failed: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}
