@@ -45,7 +45,9 @@ function run(command, commandArgs, options = {}) {
 function requireTool(command, versionArgs, installHint) {
   const result = run(command, versionArgs, { capture: true });
   if (result.missing || result.status !== 0) {
-    throw new SetupError(`${command} was not found; install ${installHint} and run npm install again.`);
+    throw new SetupError(
+      `${command} was not found; install ${installHint} and run npm install again.`,
+    );
   }
   return (result.stdout || result.stderr).split('\n')[0].trim();
 }
@@ -156,14 +158,23 @@ function findLibtorch() {
       .map((dir) => ['CMAKE_PREFIX_PATH', dir]),
   ];
   for (const [source, dir] of cmakeDirs) {
-    for (const candidate of [dir, join(dir, '..'), join(dir, '..', '..'), join(dir, '..', '..', '..')]) {
+    for (const candidate of [
+      dir,
+      join(dir, '..'),
+      join(dir, '..', '..'),
+      join(dir, '..', '..', '..'),
+    ]) {
       if (isTorchRoot(resolve(candidate))) return { root: resolve(candidate), source };
     }
   }
   if (existsSync(venvPython)) {
-    const result = run(venvPython, ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'], {
-      capture: true,
-    });
+    const result = run(
+      venvPython,
+      ['-c', 'import os, torch; print(os.path.dirname(torch.__file__))'],
+      {
+        capture: true,
+      },
+    );
     const dir = result.stdout?.trim();
     if (result.status === 0 && dir && isTorchRoot(dir)) return { root: dir, source: '.venv torch' };
   }
@@ -213,7 +224,9 @@ function buildTypeScript() {
     join(root, 'tsconfig.build.json'),
     ...filesUnder(join(root, 'src'), (path) => path.endsWith('.ts')),
   ];
-  const hash = hashOf(inputs.flatMap((path) => [path, statSync(path).mtimeMs, statSync(path).size]));
+  const hash = hashOf(
+    inputs.flatMap((path) => [path, statSync(path).mtimeMs, statSync(path).size]),
+  );
   if (stampMatches('typescript', hash, output)) {
     step('typescript', 'dist/ up to date');
     return;
@@ -227,7 +240,9 @@ function buildTypeScript() {
   step('typescript', 'compiling src/ to dist/');
   const compiled = run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);
   if (compiled.status !== 0) {
-    throw new SetupError('the TypeScript build failed (errors above); fix them and run npm run build.');
+    throw new SetupError(
+      'the TypeScript build failed (errors above); fix them and run npm run build.',
+    );
   }
   writeStamp('typescript', hash);
 }

@@ -18,7 +18,14 @@ interface AddonBinding {
   info(): NativeInfo;
   setNumThreads(threads: number): void;
   checkDevice(device: string): string;
-  matmul(a: Float32Array, m: number, k: number, b: Float32Array, k2: number, n: number): Promise<Float32Array>;
+  matmul(
+    a: Float32Array,
+    m: number,
+    k: number,
+    b: Float32Array,
+    k2: number,
+    n: number,
+  ): Promise<Float32Array>;
 }
 
 // src/native.ts and dist/native.js both sit one level below the package root.

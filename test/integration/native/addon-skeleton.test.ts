@@ -62,7 +62,9 @@ describe('native addon skeleton', () => {
   });
 
   test('shape arguments that disagree with the arrays are a RangeError', () => {
-    expect(() => matmul(new Float32Array(3), 2, 2, new Float32Array(4), 2, 2)).toThrow(/array lengths do not match/);
+    expect(() => matmul(new Float32Array(3), 2, 2, new Float32Array(4), 2, 2)).toThrow(
+      /array lengths do not match/,
+    );
   });
 
   test('asking for cuda on a CPU libtorch is a clear error', () => {
