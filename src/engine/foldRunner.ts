@@ -1,0 +1,282 @@
+/**
+ * Trains and evaluates one outer fold: the inner train part trains the adapter, the inner
+ * validation part drives early stopping and threshold tuning, and the held-out test fold is
+ * scored once, at the end, with the best adapter and the tuned thresholds. The test fold is
+ * never used for a decision.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { planEpochBatches } from './batching.js';
+import { EarlyStopping, type EarlyStoppingState } from './earlyStopping.js';
+import type { TrainEventHandler } from './events.js';
+import {
+  collateBatch,
+  exampleLength,
+  type ModelBatch,
+  type TokenizedExamples,
+} from './examples.js';
+import { learningRateAt, type LrScheduleName } from './schedule.js';
+
+/** What the fold runner needs from a model; the native Classifier provides it. */
+export interface FoldModel {
+  trainStep(
+    batch: ModelBatch,
+    options: {
+      lr: number;
+      weightDecay: number;
+      maxGradNorm: number;
+      accumulate: boolean;
+      posWeight?: number;
+    },
+  ): Promise<{ loss: number; gradNorm: number }>;
+  predictProba(batch: ModelBatch): Promise<Float32Array>;
+  saveAdapter(dir: string): Promise<void>;
+  loadAdapter(dir: string): Promise<void>;
+}
+
+export interface FoldTrainingOptions {
+  lr: number;
+  weightDecay: number;
+  maxEpochs: number;
+  maxSteps: number | null;
+  microBatchSize: number;
+  effectiveBatchSize: number;
+  warmupRatio: number;
+  lrSchedule: LrScheduleName;
+  maxGradNorm: number;
+  evalEverySteps: number;
+  earlyStopping: { mode: 'max' | 'min'; patience: number; minDelta: number };
+  posWeight: number | null;
+  bucketWindow: number;
+  inferenceBatchSize: number;
+  padTokenId: number;
+  paddingSide: 'right' | 'left';
+}
+
+export interface FoldData {
+  examples: TokenizedExamples;
+  labels: Uint8Array;
+  trainIndices: number[];
+  validationIndices: number[];
+}
+
+/** Scores validation predictions into the early-stopping metric (e.g. F1 at the tuned threshold). */
+export type ValidationScorer = (
+  indices: number[],
+  scores: Float32Array,
+) => { value: number; metrics: Record<string, number> };
+
+export interface FoldTrainingResult {
+  bestAdapterDir: string;
+  bestStep: number;
+  bestValue: number | null;
+  steps: number;
+  epochsRun: number;
+  stoppedEarly: boolean;
+  history: { step: number; metrics: Record<string, number> }[];
+}
+
+export interface FoldRunnerHooks {
+  fold: number;
+  onEvent?: TrainEventHandler;
+  /** Called with step metrics (loss, lr, grad_norm, tokens_per_second) after each optimizer step. */
+  logStepMetrics?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
+  /** Called with validation metrics after each evaluation. */
+  logValidationMetrics?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
+  /** Returns true when an interrupt asked the run to stop after the current step. */
+  shouldStop?: () => boolean;
+  rng: () => number;
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly fold: number,
+    readonly step: number,
+  ) {
+    super(
+      `fold ${fold}: the training loss became NaN/Inf at step ${step}; stopping this fold (lower training.lr?)`,
+    );
+  }
+}
+
+export class TrainingInterruptedError extends Error {
+  constructor(
+    readonly fold: number,
+    readonly step: number,
+  ) {
+    super(`fold ${fold}: interrupted at step ${step}`);
+  }
+}
+
+export function optimizerStepsPerEpoch(trainCount: number, options: FoldTrainingOptions): number {
+  const microBatches = Math.ceil(trainCount / options.microBatchSize);
+  return Math.ceil(microBatches / accumulationSteps(options));
+}
+
+export function accumulationSteps(options: FoldTrainingOptions): number {
+  return Math.max(1, Math.round(options.effectiveBatchSize / options.microBatchSize));
+}
+
+/** Predicts P(label = 1) for the given examples in length-sorted batches (less padding). */
+export async function predictIndices(
+  model: FoldModel,
+  examples: TokenizedExamples,
+  indices: readonly number[],
+  options: Pick<FoldTrainingOptions, 'inferenceBatchSize' | 'padTokenId' | 'paddingSide'>,
+): Promise<Float32Array> {
+  const order = indices
+    .map((exampleIndex, position) => ({ exampleIndex, position }))
+    .sort(
+      (a, b) => exampleLength(examples, a.exampleIndex) - exampleLength(examples, b.exampleIndex),
+    );
+  const scores = new Float32Array(indices.length);
+  for (let start = 0; start < order.length; start += options.inferenceBatchSize) {
+    const chunk = order.slice(start, start + options.inferenceBatchSize);
+    const batch = collateBatch(
+      examples,
+      chunk.map((entry) => entry.exampleIndex),
+      options,
+    );
+    const probabilities = await model.predictProba(batch);
+    chunk.forEach((entry, row) => {
+      scores[entry.position] = probabilities[row]!;
+    });
+  }
+  return scores;
+}
+
+export async function trainFold(
+  model: FoldModel,
+  data: FoldData,
+  options: FoldTrainingOptions,
+  foldDir: string,
+  scoreValidation: ValidationScorer,
+  hooks: FoldRunnerHooks,
+): Promise<FoldTrainingResult> {
+  const { fold, onEvent } = hooks;
+  const accumulation = accumulationSteps(options);
+  const stepsPerEpoch = optimizerStepsPerEpoch(data.trainIndices.length, options);
+  const totalSteps = Math.max(
+    1,
+    options.maxSteps === null
+      ? stepsPerEpoch * options.maxEpochs
+      : Math.min(options.maxSteps, stepsPerEpoch * options.maxEpochs),
+  );
+  const warmupSteps = Math.round(options.warmupRatio * totalSteps);
+  const evalEvery = options.evalEverySteps > 0 ? options.evalEverySteps : stepsPerEpoch;
+  const stopping = new EarlyStopping(options.earlyStopping);
+  const bestAdapterDir = join(foldDir, 'best_adapter');
+  await mkdir(foldDir, { recursive: true });
+  const trainLabels = data.labels;
+  const history: FoldTrainingResult['history'] = [];
+  const trainLengths = data.trainIndices.map((i) => exampleLength(data.examples, i));
+
+  let step = 0;
+  let epoch = 0;
+  let stoppedEarly = false;
+  let bestStep = 0;
+
+  const evaluate = async (): Promise<boolean> => {
+    const scores = await predictIndices(model, data.examples, data.validationIndices, options);
+    const { value, metrics } = scoreValidation(data.validationIndices, scores);
+    const decision = stopping.update(value, step);
+    const state: EarlyStoppingState = stopping.snapshot();
+    history.push({ step, metrics });
+    await hooks.logValidationMetrics?.(step, metrics);
+    if (decision.improved) {
+      bestStep = step;
+      await rm(bestAdapterDir, { recursive: true, force: true });
+      await model.saveAdapter(bestAdapterDir);
+    }
+    onEvent?.({
+      type: 'evaluation',
+      fold,
+      step,
+      metric: 'validation',
+      value,
+      best: state.best,
+      improved: decision.improved,
+      evaluationsWithoutImprovement: state.evaluationsWithoutImprovement,
+    });
+    return decision.shouldStop;
+  };
+
+  training: while (step < totalSteps && epoch < options.maxEpochs) {
+    const plan = planEpochBatches(trainLengths, {
+      microBatchSize: options.microBatchSize,
+      bucketWindow: options.bucketWindow,
+      rng: hooks.rng,
+    });
+    for (let start = 0; start < plan.length && step < totalSteps; start += accumulation) {
+      const group = plan.slice(start, start + accumulation);
+      const started = performance.now();
+      let lossSum = 0;
+      let exampleSum = 0;
+      let tokens = 0;
+      let gradNorm = 0;
+      const lr = learningRateAt(step, {
+        peakLr: options.lr,
+        warmupSteps,
+        totalSteps,
+        schedule: options.lrSchedule,
+      });
+      for (let m = 0; m < group.length; m++) {
+        const indices = group[m]!.map((position) => data.trainIndices[position]!);
+        const batch = collateBatch(data.examples, indices, { ...options, labels: trainLabels });
+        const result = await model.trainStep(batch, {
+          lr,
+          weightDecay: options.weightDecay,
+          maxGradNorm: options.maxGradNorm,
+          accumulate: m < group.length - 1,
+          ...(options.posWeight !== null ? { posWeight: options.posWeight } : {}),
+        });
+        if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(fold, step);
+        lossSum += result.loss * indices.length;
+        exampleSum += indices.length;
+        tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);
+        gradNorm = result.gradNorm;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const loss = lossSum / exampleSum;
+      const tokensPerSecond = tokens / Math.max(seconds, 1e-9);
+      step += 1;
+      await hooks.logStepMetrics?.(step, {
+        loss,
+        lr,
+        grad_norm: gradNorm,
+        tokens_per_second: tokensPerSecond,
+      });
+      onEvent?.({
+        type: 'step',
+        fold,
+        step,
+        totalSteps,
+        epoch,
+        loss,
+        lr,
+        gradNorm,
+        tokensPerSecond,
+      });
+      if (step % evalEvery === 0 || step === totalSteps) {
+        if (await evaluate()) {
+          stoppedEarly = true;
+          onEvent?.({ type: 'early-stop', fold, step, best: stopping.snapshot().best });
+          break training;
+        }
+      }
+      if (hooks.shouldStop?.()) throw new TrainingInterruptedError(fold, step);
+    }
+    epoch += 1;
+  }
+  if (history.length === 0 || history[history.length - 1]!.step !== step) await evaluate();
+  return {
+    bestAdapterDir,
+    bestStep,
+    bestValue: stopping.snapshot().best,
+    steps: step,
+    epochsRun: epoch,
+    stoppedEarly,
+    history,
+  };
+}
