@@ -1,0 +1,13 @@
+// Public API of the data module: criteria, ReDSM5 loading, synthetic data, splits, prompts and
+// tokenization. Everything takes plain option objects so it can be used without a Config.
+export { cleanText, codePointLength, compareCodePoints, wordCount } from './clean.js';
+export { isSymptom, loadCriteria, SPECIAL_CASE, SYMPTOMS } from './criteria.js';
+export type { Criterion, Symptom } from './criteria.js';
+export { DataError } from './errors.js';
+export type { DataProblem } from './errors.js';
+export { DATASET_HASH_FORMAT, datasetHash, sha256Hex } from './hash.js';
+export { EXPECTED_COUNTS, loadRedsm5 } from './loader.js';
+export type { LoadRedsm5Options } from './loader.js';
+export { percentile, summaryStats } from './stats.js';
+export type { SummaryStats } from './stats.js';
+export type { Dataset, DatasetManifest, Pair, Post } from './types.js';
