@@ -3,7 +3,7 @@
 
 // Zero-width and invisible format characters that carry no meaning for the classifier but split
 // tokens: ZWSP, ZWNJ, ZWJ, word joiner, BOM / ZWNBSP, Mongolian vowel separator, soft hyphen.
-const ZERO_WIDTH = /[\u200B\u200C\u200D\u2060\uFEFF\u180E\u00AD]/gu;
+const ZERO_WIDTH = /\u200B|\u200C|\u200D|\u2060|\uFEFF|\u180E|\u00AD/gu;
 // C0/C1 controls; whitespace controls become spaces first so words do not merge.
 const WHITESPACE_CONTROLS = /[\t\n\v\f\r\u0085]/gu;
 const OTHER_CONTROLS = /\p{Cc}/gu;

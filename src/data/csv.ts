@@ -47,7 +47,7 @@ export function readCsv(
       raw: true,
       relax_column_count: true,
       skip_empty_lines: false,
-    }) as ParsedRecord[];
+    }) as unknown as ParsedRecord[];
   } catch (err) {
     const e = err as Error & { lines?: number };
     problems.add(file, e.lines ?? 0, `not valid CSV: ${e.message.replace(/ at line \d+/, '')}`);
