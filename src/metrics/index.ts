@@ -40,3 +40,27 @@ export type {
   PooledMetrics,
   Thresholds,
 } from './aggregate.js';
+export {
+  criterionF1Rows,
+  plotConfusionMatrix,
+  plotF1VsThreshold,
+  plotLearningCurves,
+  plotPerCriterionF1,
+  plotPrCurve,
+  plotRocCurve,
+  renderPlot,
+  writePlots,
+} from './plots.js';
+export type {
+  ConfusionPlotOptions,
+  CriterionF1Row,
+  CriterionPlotOptions,
+  F1PlotOptions,
+  LearningCurveOptions,
+  LearningCurvePoint,
+  PlotSpec,
+  PrPlotOptions,
+  RenderedPlot,
+  RenderOptions,
+  RocPlotOptions,
+} from './plots.js';
