@@ -11,3 +11,30 @@ export type { LoadRedsm5Options } from './loader.js';
 export { percentile, summaryStats } from './stats.js';
 export type { SummaryStats } from './stats.js';
 export type { Dataset, DatasetManifest, Pair, Post } from './types.js';
+export { RandomState } from './mt19937.js';
+export { numpyPairwiseSum, stratifiedGroupKFold } from './splits.js';
+export type { FoldIndices, StratifiedGroupKFoldOptions } from './splits.js';
+export { innerSplit, STRATIFICATION, stratificationLabels } from './splits.js';
+export type { InnerSplitOptions } from './splits.js';
+export {
+  buildFolds,
+  foldFileContent,
+  postListHash,
+  readFoldFile,
+  writeFoldFiles,
+} from './folds.js';
+export type { BuildFoldsOptions, Fold, FoldFile, FoldMeta, FoldPart } from './folds.js';
+export {
+  generateSyntheticDataset,
+  keywordBaseline,
+  REDSM5_POSITIVE_POSTS,
+  writeSyntheticDataset,
+} from './synthetic.js';
+export type {
+  BaselineScores,
+  GenerateSyntheticOptions,
+  SyntheticAnnotation,
+  SyntheticDataset,
+  WriteSyntheticOptions,
+} from './synthetic.js';
+export { KEYWORDS } from './syntheticTemplates.js';
