@@ -74,7 +74,8 @@ export interface FoldTrainingResult {
   steps: number;
   epochsRun: number;
   stoppedEarly: boolean;
-  history: { step: number; metrics: Record<string, number> }[];
+  /** One entry per evaluation: validation metrics, the early-stopping value, mean train loss since the last one. */
+  history: { step: number; value: number; trainLoss?: number; metrics: Record<string, number> }[];
 }
 
 export interface FoldRunnerHooks {
@@ -176,13 +177,20 @@ export async function trainFold(
   let epoch = 0;
   let stoppedEarly = false;
   let bestStep = 0;
+  const lossSinceEvaluation = { sum: 0, count: 0 };
 
   const evaluate = async (): Promise<boolean> => {
     const scores = await predictIndices(model, data.examples, data.validationIndices, options);
     const { value, metrics } = scoreValidation(data.validationIndices, scores);
     const decision = stopping.update(value, step);
     const state: EarlyStoppingState = stopping.snapshot();
-    history.push({ step, metrics });
+    const trainLoss =
+      lossSinceEvaluation.count > 0
+        ? lossSinceEvaluation.sum / lossSinceEvaluation.count
+        : undefined;
+    lossSinceEvaluation.sum = 0;
+    lossSinceEvaluation.count = 0;
+    history.push({ step, value, ...(trainLoss !== undefined ? { trainLoss } : {}), metrics });
     await hooks.logValidationMetrics?.(step, metrics);
     if (decision.improved) {
       bestStep = step;
@@ -241,6 +249,8 @@ export async function trainFold(
       const loss = lossSum / exampleSum;
       const tokensPerSecond = tokens / Math.max(seconds, 1e-9);
       step += 1;
+      lossSinceEvaluation.sum += loss;
+      lossSinceEvaluation.count += 1;
       await hooks.logStepMetrics?.(step, {
         loss,
         lr,
