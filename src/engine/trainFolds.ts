@@ -76,6 +76,8 @@ export interface TrainFoldsOptions {
   /** Hydra-style overrides, e.g. ['training.lr=3e-5', 'experiment=mentallama-redsm5']. */
   overrides?: string[];
   configDir?: string;
+  /** An already resolved config (the CLI resolves it first); `overrides` are then only recorded. */
+  config?: Config;
   /** Receives every run event (steps, evaluations, fold ends); the CLI draws progress from them. */
   onEvent?: TrainEventHandler;
   /** Show progress on stderr as configured by logging.progress (the CLI sets this). */
@@ -124,10 +126,12 @@ const summaryMetricKeys = [
 export async function trainFolds(options: TrainFoldsOptions = {}): Promise<TrainFoldsResult> {
   const started = Date.now();
   const cwd = resolve(options.cwd ?? process.cwd());
-  const { config, overrides } = await loadConfig({
-    overrides: options.overrides ?? [],
-    ...(options.configDir ? { configDir: options.configDir } : {}),
-  });
+  const { config, overrides } = options.config
+    ? { config: options.config, overrides: options.overrides ?? [] }
+    : await loadConfig({
+        overrides: options.overrides ?? [],
+        ...(options.configDir ? { configDir: options.configDir } : {}),
+      });
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const progress = options.showProgress ? createProgressReporter(config.logging.progress) : null;
   const emit: TrainEventHandler = (event) => {
@@ -314,7 +318,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
       {
         experimentName: config.logging.mlflow.experiment_name,
         runName: `mentallam-${config.data.name}-${config.model.name}`,
-        tags: { ...config.logging.mlflow.tags, ...runTags(config, dataset, classifier.info()) },
+        tags: { ...config.logging.mlflow.tags, ...runTags(config, dataset, classifier.device) },
         params: flattenConfig(config),
         signal: abort.signal,
         logger,
