@@ -38,3 +38,26 @@ export type {
   WriteSyntheticOptions,
 } from './synthetic.js';
 export { KEYWORDS } from './syntheticTemplates.js';
+export { cachedTokenRows, loadTokenizer, padBatch, tokenCacheKey } from './tokenizer.js';
+export type {
+  EncodedBatch,
+  LoadTokenizerOptions,
+  PaddingSide,
+  TokenCacheKey,
+  Tokenizer,
+} from './tokenizer.js';
+export {
+  llamaTokenizerConfig,
+  llamaTokenizerJson,
+  trainBpe,
+  trainTinyTokenizer,
+} from './tinyTokenizer.js';
+export type { TrainedTokenizer, TrainTinyTokenizerOptions } from './tinyTokenizer.js';
+export { buildPrompt, ELISION, PromptError, renderTemplate, validateTemplate } from './prompt.js';
+export type {
+  BuildPromptOptions,
+  BuiltPrompt,
+  PromptCriterion,
+  PromptTokenizer,
+  TruncationStrategy,
+} from './prompt.js';
