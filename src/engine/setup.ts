@@ -1,0 +1,264 @@
+/**
+ * Run set-up steps shared by training, inference and the bench: the model directory (creating
+ * the tiny model on first use), the data set (generating the synthetic one on first use), the
+ * tokenized prompts (cached on disk) and the native classifier.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import type { Config } from '../config/index.js';
+import {
+  buildPrompt,
+  generateSyntheticDataset,
+  loadCriteria,
+  loadRedsm5,
+  loadTokenizer,
+  trainTinyTokenizer,
+  writeSyntheticDataset,
+  type Dataset,
+  type Tokenizer,
+} from '../data/index.js';
+import { writeFileAtomic, writeJsonAtomic, type Logger } from '../infra/index.js';
+import { Classifier, nativeInfo } from '../native.js';
+import { packExamples, type TokenizedExamples } from './examples.js';
+
+/** ReDSM5's post count; a synthetic set of another size needs (and records) a count override. */
+const redsm5Posts = 1484;
+
+export class SetupError extends Error {}
+
+export function resolveDevice(config: Config): string {
+  if (config.model.device !== 'auto') return config.model.device;
+  return nativeInfo().cudaAvailable ? 'cuda' : 'cpu';
+}
+
+/** bf16 base weights on CUDA (adapters stay fp32 in the addon), fp32 on the CPU. */
+export function resolveDtype(config: Config, device: string): string {
+  if (config.model.dtype !== 'auto') return config.model.dtype;
+  return device.startsWith('cuda') ? 'bfloat16' : 'float32';
+}
+
+/**
+ * The model directory from model.path; the tiny model is created there when missing and
+ * model.create_if_missing is set. Anything else missing is an error naming the path.
+ */
+export async function modelDirectory(config: Config, cwd: string, logger: Logger): Promise<string> {
+  const dir = resolve(cwd, config.model.path);
+  if (existsSync(join(dir, 'config.json'))) return dir;
+  if (config.model.create_if_missing && config.model.tiny) {
+    logger.info('creating the tiny model (first use)', { dir });
+    await createTinyModel(config, dir);
+    return dir;
+  }
+  throw new SetupError(
+    `model.path ${dir} has no config.json: point model.path at a Hugging Face Llama checkpoint directory` +
+      ' (config.json, model.safetensors or shards, tokenizer.json)',
+  );
+}
+
+/**
+ * Writes a deterministic tiny Llama: a SentencePiece-style BPE tokenizer trained on the synthetic
+ * corpus, then random weights whose vocabulary matches the tokenizer.
+ */
+export async function createTinyModel(config: Config, dir: string): Promise<{ vocabSize: number }> {
+  const tiny = config.model.tiny;
+  if (!tiny) throw new SetupError('model.tiny is not set: only the tiny model can be generated');
+  await mkdir(dir, { recursive: true });
+  const synthetic = generateSyntheticDataset({
+    seed: config.data.synthetic.seed,
+    nPosts: redsm5Posts,
+  });
+  const criteria = loadCriteria(resolve(config.data.criteria_path));
+  const corpus = [
+    ...synthetic.posts.map((post) => post.text),
+    ...criteria.map((criterion) => criterion.description),
+    config.data.prompt.template,
+  ];
+  const trained = await trainTinyTokenizer({
+    corpus,
+    vocabSize: tiny.vocab_size,
+    outDir: dir,
+    modelMaxLength: tiny.max_position_embeddings,
+  });
+  await Classifier.createRandom(
+    {
+      hidden_size: tiny.hidden_size,
+      intermediate_size: tiny.intermediate_size,
+      num_hidden_layers: tiny.num_hidden_layers,
+      num_attention_heads: tiny.num_attention_heads,
+      num_key_value_heads: tiny.num_key_value_heads,
+      vocab_size: trained.vocabSize,
+      max_position_embeddings: tiny.max_position_embeddings,
+      num_labels: config.model.num_labels,
+      pad_token_id: 0,
+      bos_token_id: 1,
+      eos_token_id: 2,
+    },
+    dir,
+    config.seed,
+  );
+  return { vocabSize: trained.vocabSize };
+}
+
+/** The data set of config.data; the synthetic one is generated on first use. */
+export async function loadDataset(config: Config, cwd: string, logger: Logger): Promise<Dataset> {
+  const dir = resolve(cwd, config.data.dir);
+  const criteriaPath = resolve(cwd, config.data.criteria_path);
+  let countOverrideReason = config.data.count_override.reason;
+  if (config.data.name === 'synthetic') {
+    const { seed, n_posts: nPosts } = config.data.synthetic;
+    const markerPath = join(dir, 'synthetic.json');
+    const marker = JSON.stringify({ seed, nPosts });
+    const current = existsSync(markerPath) ? await readFile(markerPath, 'utf8') : null;
+    if (current !== marker) {
+      logger.info('generating the synthetic data set', { dir, seed, nPosts });
+      await writeSyntheticDataset({ outDir: dir, seed, nPosts });
+      await writeFileAtomic(markerPath, marker);
+    }
+    if (nPosts !== redsm5Posts && !countOverrideReason) {
+      countOverrideReason = `synthetic data set with ${nPosts} posts (data.synthetic.n_posts)`;
+    }
+  } else if (!existsSync(dir)) {
+    throw new SetupError(
+      `data.dir ${dir} does not exist: put the ReDSM5 files (redsm5_posts.csv, redsm5_annotations.csv) there`,
+    );
+  }
+  return loadRedsm5({ dir, criteriaPath, countOverrideReason });
+}
+
+export interface PreparedExamples {
+  /** One tokenized prompt per dataset pair, in dataset.pairs order. */
+  examples: TokenizedExamples;
+  tokenizer: Tokenizer;
+  padTokenId: number;
+  truncatedPairs: number;
+  cacheHit: boolean;
+}
+
+/**
+ * Builds and tokenizes every (post, criterion) prompt once. The ids are cached under
+ * .cache/tokens keyed by dataset hash, tokenizer hash, template, truncation and max_length, so a
+ * second run (or fold) reads them instead of tokenizing 13k prompts again.
+ */
+export async function prepareExamples(
+  config: Config,
+  dataset: Dataset,
+  modelDir: string,
+  cwd: string,
+  logger: Logger,
+): Promise<PreparedExamples> {
+  const tokenizer = await loadTokenizer(modelDir, {
+    ...(config.model.pad_token_id !== null ? { padTokenId: config.model.pad_token_id } : {}),
+    paddingSide: config.model.padding_side,
+  });
+  await checkVocabulary(modelDir, tokenizer);
+  const { template, truncation, max_length: maxLength } = config.data.prompt;
+  const key = createHash('sha256')
+    .update(JSON.stringify([dataset.hash, tokenizer.hash, template, truncation, maxLength]))
+    .digest('hex')
+    .slice(0, 32);
+  const cacheDir = resolve(cwd, '.cache', 'tokens');
+  const idsPath = join(cacheDir, `${key}.ids.bin`);
+  const offsetsPath = join(cacheDir, `${key}.offsets.bin`);
+  const metaPath = join(cacheDir, `${key}.json`);
+  if (existsSync(idsPath) && existsSync(offsetsPath) && existsSync(metaPath)) {
+    const ids = await readFile(idsPath);
+    const offsets = await readFile(offsetsPath);
+    const meta = JSON.parse(await readFile(metaPath, 'utf8')) as {
+      pairs: number;
+      truncated: number;
+    };
+    if (meta.pairs === dataset.pairs.length) {
+      return {
+        examples: {
+          ids: new Int32Array(ids.buffer, ids.byteOffset, ids.byteLength / 4).slice(),
+          offsets: new Int32Array(
+            offsets.buffer,
+            offsets.byteOffset,
+            offsets.byteLength / 4,
+          ).slice(),
+        },
+        tokenizer,
+        padTokenId: tokenizer.padTokenId,
+        truncatedPairs: meta.truncated,
+        cacheHit: true,
+      };
+    }
+  }
+  const postText = new Map(dataset.posts.map((post) => [post.postId, post.text]));
+  const criteria = new Map(dataset.criteria.map((criterion) => [criterion.id, criterion]));
+  const sequences: number[][] = [];
+  let truncated = 0;
+  for (const pair of dataset.pairs) {
+    const criterion = criteria.get(pair.criterionId)!;
+    const prompt = await buildPrompt({
+      template,
+      post: postText.get(pair.postId)!,
+      criterion: { id: criterion.id, description: criterion.description },
+      maxLength,
+      truncation,
+      tokenizer,
+    });
+    if (prompt.truncated) truncated += 1;
+    const ids = await tokenizer.encode(prompt.text);
+    // Re-encoding the decoded text can merge differently at the cut; the budget is a hard limit.
+    sequences.push(ids.length > maxLength ? ids.slice(0, maxLength) : ids);
+  }
+  const examples = packExamples(sequences);
+  await mkdir(cacheDir, { recursive: true });
+  await writeFile(
+    idsPath,
+    Buffer.from(examples.ids.buffer, examples.ids.byteOffset, examples.ids.byteLength),
+  );
+  await writeFile(
+    offsetsPath,
+    Buffer.from(examples.offsets.buffer, examples.offsets.byteOffset, examples.offsets.byteLength),
+  );
+  await writeJsonAtomic(metaPath, { pairs: dataset.pairs.length, truncated });
+  logger.info('tokenized prompts', { pairs: sequences.length, truncated, maxLength });
+  return {
+    examples,
+    tokenizer,
+    padTokenId: tokenizer.padTokenId,
+    truncatedPairs: truncated,
+    cacheHit: false,
+  };
+}
+
+/** A tokenizer that can emit ids the embedding table does not have is a setup error, not a crash. */
+async function checkVocabulary(modelDir: string, tokenizer: Tokenizer): Promise<void> {
+  const configPath = join(modelDir, 'config.json');
+  const modelConfig = JSON.parse(await readFile(configPath, 'utf8')) as { vocab_size?: number };
+  if (typeof modelConfig.vocab_size === 'number' && tokenizer.vocabSize > modelConfig.vocab_size) {
+    throw new SetupError(
+      `${modelDir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ` +
+        `${modelConfig.vocab_size}; the tokenizer does not belong to this model`,
+    );
+  }
+}
+
+export async function loadClassifier(
+  config: Config,
+  modelDir: string,
+  prepared: PreparedExamples,
+): Promise<Classifier> {
+  const device = resolveDevice(config);
+  return Classifier.load({
+    modelDir,
+    dora: {
+      r: config.model.dora.r,
+      alpha: config.model.dora.alpha,
+      dropout: config.model.dora.dropout,
+      targetModules: [...config.model.dora.target_modules],
+      useRslora: config.model.dora.use_rslora,
+    },
+    numLabels: config.model.num_labels,
+    device,
+    dtype: resolveDtype(config, device),
+    gradientCheckpointing: config.model.gradient_checkpointing,
+    seed: config.seed,
+    padTokenId: prepared.padTokenId,
+  });
+}
