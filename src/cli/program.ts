@@ -10,6 +10,7 @@ import {
   type Config,
 } from '../config/index.js';
 import { createLogger, type Logger } from '../infra/index.js';
+import { registerToolCommands } from './tools.js';
 
 /** Process exit codes of every mentallam command (docs/cli.md). */
 export const exitCodes = Object.freeze({ ok: 0, failure: 1, usage: 2, interrupted: 130 });
@@ -68,7 +69,7 @@ interface OverrideOptions {
   configDir?: string;
 }
 
-function addOverrideOptions(command: Command): Command {
+export function addOverrideOptions(command: Command): Command {
   return command
     .argument(
       '[overrides...]',
@@ -198,6 +199,7 @@ export function createProgram(io: CliIo, options: CliOptions = {}): Command {
     });
 
   registerTrainCommand(program, options.train, io, { configDir: options.configDir });
+  registerToolCommands(program, io, { configDir: options.configDir });
 
   // Subcommands inherit output routing and exit behaviour.
   for (const command of program.commands) {

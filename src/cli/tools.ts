@@ -1,0 +1,77 @@
+/**
+ * Smaller commands: `mentallam data synth`, `mentallam model init-tiny`, `mentallam sync`.
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+
+import { loadConfig } from '../config/index.js';
+import { writeSyntheticDataset } from '../data/index.js';
+import { createTinyModel } from '../engine/index.js';
+import { createLogger } from '../infra/index.js';
+import { resolveTracking, syncSpool } from '../tracking/index.js';
+import { addOverrideOptions, type CliIo } from './program.js';
+
+export function registerToolCommands(
+  program: Command,
+  io: CliIo,
+  defaults: { configDir?: string },
+): void {
+  const data = program.command('data').description('data set utilities');
+  data
+    .command('synth')
+    .description(
+      'write the synthetic ReDSM5-shaped data set (redsm5_posts.csv, redsm5_annotations.csv)',
+    )
+    .requiredOption('--out <dir>', 'output directory')
+    .option('--seed <n>', 'random seed', '7')
+    .option('--posts <n>', 'number of posts (ReDSM5 has 1484)', '1484')
+    .action(async (options: { out: string; seed: string; posts: string }) => {
+      const seed = Number(options.seed);
+      const nPosts = Number(options.posts);
+      if (!Number.isInteger(seed) || !Number.isInteger(nPosts) || nPosts < 1) {
+        throw new Error(
+          `--seed and --posts must be integers (got ${options.seed}, ${options.posts})`,
+        );
+      }
+      const written = await writeSyntheticDataset({ outDir: resolve(options.out), seed, nPosts });
+      io.stdout.write(`${JSON.stringify({ ...written }, null, 2)}\n`);
+    });
+
+  const model = program.command('model').description('model utilities');
+  addOverrideOptions(
+    model
+      .command('init-tiny')
+      .description(
+        'create the tiny Llama of model/tiny.yaml (tokenizer + random weights) at model.path',
+      ),
+  ).action(async (bare: string[], options: { override: string[]; configDir?: string }) => {
+    const { config } = await loadConfig({
+      configDir: options.configDir ?? defaults.configDir,
+      overrides: [...bare, ...options.override],
+      env: io.env,
+    });
+    const dir = resolve(config.model.path);
+    const created = await createTinyModel(config, dir);
+    io.stdout.write(`tiny model written to ${dir} (vocabulary ${created.vocabSize})\n`);
+  });
+
+  program
+    .command('sync')
+    .description("replay a run directory's tracking spool (tracking-spool.jsonl) to MLflow")
+    .argument('<run_dir>', 'the run directory')
+    .action(async (runDir: string) => {
+      const logger = createLogger({ stream: io.stderr, env: io.env });
+      const tracking = await resolveTracking({
+        enabled: true,
+        trackingUri: io.env?.MLFLOW_TRACKING_URI ?? process.env.MLFLOW_TRACKING_URI ?? '',
+        workDir: resolve('mlruns'),
+        logger,
+      });
+      try {
+        const result = await syncSpool(resolve(runDir), tracking!.client, { logger });
+        io.stdout.write(`${JSON.stringify(result)}\n`);
+      } finally {
+        await tracking?.close();
+      }
+    });
+}
