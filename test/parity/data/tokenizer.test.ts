@@ -1,0 +1,96 @@
+// Token ids from the npm binding (through loadTokenizer) must equal Python `tokenizers` and
+// transformers' LlamaTokenizer on the tiny tokenizer trained on the synthetic corpus, for
+// sample-like posts and awkward unicode. The Python oracle runs in the test.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { parse } from 'csv-parse/sync';
+
+import {
+  cleanText,
+  generateSyntheticDataset,
+  loadTokenizer,
+  trainTinyTokenizer,
+} from '../../../src/data/index.js';
+
+const python = resolve('.venv/bin/python');
+const oracle = resolve('test/parity/data/tokenizer_oracle.py');
+const samplePosts = resolve('../shared/data/redsm5-sample/redsm5_posts.csv');
+const describeIfPython = existsSync(python) ? describe : describe.skip;
+
+const TRICKY = [
+  'I feel tired 😭😭😭 and my cat 🐈‍⬛ is the only one who gets it 👩‍👩‍👧',
+  'Flags 🇺🇸🇯🇵 and skin tones 👍🏽 and keycaps 1️⃣',
+  'Combining marks: e\u0301 a\u0308 Z\u0336a\u0336l\u0336g\u0336o\u0336 n\u0303',
+  'CJK: 我睡不着，已经好几个星期了。日本語のテキスト。한국어 문장입니다.',
+  'RTL: אני לא ישן כבר שבועות. لا أستطيع النوم منذ أسابيع. \u202Eevil\u202C',
+  'Zero width: a\u200Bb\u200Cc\u200Dd\u2060e\uFEFFf and soft\u00ADhyphen',
+  'Spaces:  two  spaces,\ttab,\nnewline, \u00A0nbsp, \u3000ideographic',
+  'Controls \u0007 bell \u0000 nul and \u007F del',
+  'Math 𝓗𝓮𝓵𝓵𝓸 and fullwidth ＡＢＣ and ligature ﬁ and superscript ² ½',
+  '   leading and trailing   ',
+  '▁already▁has▁metaspace▁',
+  '<s> </s> <unk> look like special tokens',
+  'Lone surrogate-free astral: 𐍈 𝄞 🀄',
+  'x',
+  '',
+];
+
+interface OracleAnswer {
+  tokenizers: number[][];
+  transformers: number[][] | null;
+  transformers_class?: string;
+  pad_token_id?: number | null;
+}
+
+describeIfPython('tokenizer parity with Python tokenizers and transformers', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mentallam-tokparity-'));
+    const synthetic = generateSyntheticDataset({ seed: 99 });
+    await trainTinyTokenizer({
+      corpus: synthetic.posts.map((p) => p.text),
+      vocabSize: 3000,
+      outDir: dir,
+    });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('gives identical ids on synthetic posts, sample-like posts and tricky unicode', async () => {
+    const synthetic = generateSyntheticDataset({ seed: 5, nPosts: 25 }).posts.map((p) => p.text);
+    const sample = existsSync(samplePosts)
+      ? (
+          parse(readFileSync(samplePosts, 'utf8'), { columns: true, bom: true }) as {
+            text: string;
+          }[]
+        ).map((r) => r.text)
+      : [];
+    const raw = [...synthetic, ...sample, ...TRICKY];
+    // Both the raw strings and what the loader would make of them.
+    const texts = [...raw, ...raw.map(cleanText)];
+    const run = spawnSync(python, [oracle], {
+      input: JSON.stringify({ dir, texts }),
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    });
+    if (run.status !== 0) throw new Error(`oracle failed: ${run.stderr}`);
+    const answer = JSON.parse(run.stdout) as OracleAnswer;
+    const tok = loadTokenizer(dir);
+    const ours = await Promise.all(texts.map((t) => tok.encode(t)));
+    texts.forEach((_, i) => {
+      expect({ i, ids: ours[i] }).toEqual({ i, ids: answer.tokenizers[i] });
+      if (answer.transformers)
+        expect({ i, ids: ours[i] }).toEqual({ i, ids: answer.transformers[i] });
+    });
+    expect(answer.transformers).not.toBeNull();
+    expect(answer.transformers_class).toMatch(/^LlamaTokenizer/);
+    // transformers has no pad token for Llama either; ours defaults to <unk> = 0.
+    expect(answer.pad_token_id ?? null).toBeNull();
+    expect(tok.padTokenId).toBe(0);
+    // The synthetic vocabulary is in the range the tiny model expects.
+    expect(tok.vocabSize).toBeGreaterThan(1000);
+    expect(tok.vocabSize).toBeLessThanOrEqual(3000);
+  });
+});
