@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -39,8 +40,10 @@ export interface LocalServerOptions {
   startTimeoutMs?: number;
   /** After a SIGINT/SIGTERM, how long the run may take to end its runs before the server is stopped and the process exits. */
   interruptGraceMs?: number;
-  /** Extra environment for the server process. */
+  /** Extra environment for the server process (e.g. MLFLOW_AUTH_CONFIG_PATH for basic auth). */
   env?: NodeJS.ProcessEnv;
+  /** `basic-auth` serves MLflow's basic-auth app (users, permissions) instead of the open server. */
+  appName?: 'basic-auth';
 }
 
 export interface LocalServer {
@@ -169,7 +172,7 @@ function liveUsers(usersDir: string): number[] {
   if (!existsSync(usersDir)) return [];
   const alive: number[] = [];
   for (const name of readdirSync(usersDir)) {
-    const pid = Number(name);
+    const pid = Number(name.split('.')[0]);
     if (Number.isInteger(pid) && isAlive(pid)) alive.push(pid);
     else rmSync(join(usersDir, name), { force: true });
   }
@@ -193,7 +196,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
  * Starts `mlflow server` (sqlite backend, one worker, artifacts served from a local directory) on
  * 127.0.0.1 and a free port, or joins the one another invocation already runs for the same
  * workDir: `<workDir>/.mlflow-server.json` records pid and port, a lock file serialises the
- * check-then-start, and `<workDir>/.mlflow-server.users/<pid>` records who uses it. The last live
+ * check-then-start, and `<workDir>/.mlflow-server.users/<pid>.<nonce>` records who uses it. The last live
  * user stops it (at stop(), at process exit, or after an interrupt's grace period), so two
  * invocations never run two servers over one sqlite file.
  */
@@ -208,6 +211,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   );
   const startTimeoutMs = options.startTimeoutMs ?? 90_000;
   const usersDir = join(workDir, usersDirName);
+  // One file per user (pid + nonce), so two users within one process are counted apart too.
+  const userFile = `${process.pid}.${randomUUID().slice(0, 8)}`;
   const release = await acquireLock(join(workDir, lockFileName), startTimeoutMs);
   let info: ServerInfo;
   let reused = false;
@@ -237,7 +242,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       writeFileSync(join(workDir, serverInfoFileName), `${JSON.stringify(info, null, 2)}\n`);
     }
     mkdirSync(usersDir, { recursive: true });
-    writeFileSync(join(usersDir, String(process.pid)), '');
+    writeFileSync(join(usersDir, userFile), '');
   } finally {
     release();
   }
@@ -246,7 +251,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const leaveSync = () => {
     if (stopped) return;
     stopped = true;
-    rmSync(join(usersDir, String(process.pid)), { force: true });
+    rmSync(join(usersDir, userFile), { force: true });
     if (liveUsers(usersDir).length > 0) return;
     const current = readInfo(workDir);
     if (current?.pid === info.pid) rmSync(join(workDir, serverInfoFileName), { force: true });
@@ -324,6 +329,7 @@ async function spawnServer(
     '--serve-artifacts',
     '--workers',
     '1',
+    ...(options.appName === undefined ? [] : ['--app-name', options.appName]),
   ];
   const started = Date.now();
   const child = spawn(bin, args, {
