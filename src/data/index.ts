@@ -28,6 +28,7 @@ export {
   generateSyntheticDataset,
   keywordBaseline,
   REDSM5_POSITIVE_POSTS,
+  synthesizeDataset,
   writeSyntheticDataset,
 } from './synthetic.js';
 export type {
@@ -35,6 +36,7 @@ export type {
   GenerateSyntheticOptions,
   SyntheticAnnotation,
   SyntheticDataset,
+  SynthesizeReport,
   WriteSyntheticOptions,
 } from './synthetic.js';
 export { KEYWORDS } from './syntheticTemplates.js';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { writeFileAtomic } from '../infra/index.js';
 import { SPECIAL_CASE, SYMPTOMS, type Symptom } from './criteria.js';
+import { loadRedsm5 } from './loader.js';
 import { RandomState } from './mt19937.js';
 import {
   FILLERS,
@@ -297,5 +298,49 @@ export function keywordBaseline(dataset: Pick<Dataset, 'posts' | 'pairs'>): {
     overall: scores(tp, fp, fn),
     macroF1: f1s.reduce((a, b) => a + b, 0) / Math.max(1, f1s.length),
     perCriterion,
+  };
+}
+
+export interface SynthesizeReport {
+  outDir: string;
+  seed: number;
+  hash: string;
+  posts: number;
+  pairs: number;
+  positivePairs: number;
+  positivesPerCriterion: { id: string; symptom: Symptom; positives: number }[];
+  words: { mean: number; p50: number; p95: number; max: number };
+  keywordBaseline: { f1: number; macroF1: number; perCriterionF1: Record<string, number> };
+}
+
+/**
+ * What `mentallam data synth` does: writes the files, loads them back through the real loader
+ * (so the report describes exactly what training will see) and scores the keyword baseline.
+ */
+export async function synthesizeDataset(options: {
+  outDir: string;
+  seed: number;
+  criteriaPath: string;
+}): Promise<SynthesizeReport> {
+  await writeSyntheticDataset({ outDir: options.outDir, seed: options.seed });
+  const ds = loadRedsm5({ dir: options.outDir, criteriaPath: options.criteriaPath });
+  const baseline = keywordBaseline(ds);
+  const w = ds.manifest.textLength.words;
+  return {
+    outDir: options.outDir,
+    seed: options.seed,
+    hash: ds.hash,
+    posts: ds.manifest.counts.posts,
+    pairs: ds.manifest.counts.pairs,
+    positivePairs: ds.manifest.counts.positivePairs,
+    positivesPerCriterion: ds.manifest.positivesPerCriterion,
+    words: { mean: w.mean, p50: w.p50, p95: w.p95, max: w.max },
+    keywordBaseline: {
+      f1: baseline.overall.f1,
+      macroF1: baseline.macroF1,
+      perCriterionF1: Object.fromEntries(
+        Object.entries(baseline.perCriterion).map(([id, s]) => [id, s.f1]),
+      ),
+    },
   };
 }
