@@ -99,7 +99,8 @@ test('a 200 MB file is streamed: byte-identical, RSS far below the file size', a
   const out = createWriteStream(big);
   for (let i = 0; i < size / chunk.length; i++) {
     chunk.writeUInt32LE(i, 0); // every MiB differs, so a misplaced chunk changes the hash
-    if (!out.write(Buffer.from(chunk))) await new Promise((resolve) => out.once('drain', resolve));
+    if (!out.write(Buffer.from(chunk)))
+      await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   }
   await new Promise<void>((resolve, reject) =>
     out.end((error?: Error | null) => (error ? reject(error) : resolve())),
