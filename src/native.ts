@@ -70,3 +70,111 @@ export function matmul(
 ): Promise<Float32Array> {
   return addon().matmul(a, m, k, b, k2, n);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint I/O (native/safetensors.h, native/model_config.h). The binding's methods are
+// declared by interface merging so this section stays separate from the rest of the file.
+// ---------------------------------------------------------------------------------------------
+
+/** safetensors dtype names as they appear in a file header. */
+export type SafetensorsDtype = string;
+
+/** One tensor of a safetensors header; begin/end are byte offsets in the file's data section. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  file: string;
+  begin: number;
+  end: number;
+}
+
+/** A tensor read as float32, whatever its dtype on disk. */
+export interface SafetensorsTensor {
+  shape: number[];
+  dtype: SafetensorsDtype;
+  data: Float32Array;
+}
+
+/** A tensor to write: float32 data, stored as `dtype` (F32 unless given). */
+export interface SafetensorsTensorInput {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  dtype?: 'F32' | 'BF16' | 'F16';
+}
+
+/** RoPE variant; the factors only matter for the types that use them. */
+export interface RopeScaling {
+  type: 'default' | 'linear' | 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+/** config.json of a Llama checkpoint after transformers' defaults are applied. */
+export interface LlamaConfig {
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  vocabSize: number;
+  maxPositionEmbeddings: number;
+  rmsNormEps: number;
+  ropeTheta: number;
+  ropeScaling: RopeScaling;
+  padTokenId: number | null;
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+  numLabels: number;
+  id2label: string[];
+  attentionBias: boolean;
+  mlpBias: boolean;
+  tieWordEmbeddings: boolean;
+  torchDtype: string;
+  hiddenAct: string;
+  initializerRange: number;
+  attentionDropout: number;
+  problemType: string | null;
+}
+
+interface AddonBinding {
+  inspectSafetensors(pathOrDir: string): Promise<SafetensorsEntry[]>;
+  readSafetensorsTensor(pathOrDir: string, name: string): Promise<SafetensorsTensor>;
+  writeSafetensors(
+    path: string,
+    tensors: SafetensorsTensorInput[],
+    metadata?: Record<string, string>,
+  ): Promise<void>;
+  loadLlamaConfig(dir: string): Promise<LlamaConfig>;
+}
+
+/**
+ * Validates a .safetensors file, or a model directory (model.safetensors or an index with
+ * shards), and lists its tensors sorted by name. Rejects with the file and the problem.
+ */
+export function inspectSafetensors(pathOrDir: string): Promise<SafetensorsEntry[]> {
+  return addon().inspectSafetensors(pathOrDir);
+}
+
+/** Reads one tensor converted to float32; rejects when the file is bad or the name missing. */
+export function readSafetensorsTensor(pathOrDir: string, name: string): Promise<SafetensorsTensor> {
+  return addon().readSafetensorsTensor(pathOrDir, name);
+}
+
+/** Writes a .safetensors file atomically (temp file + rename). The arrays are copied at call. */
+export function writeSafetensors(
+  path: string,
+  tensors: SafetensorsTensorInput[],
+  metadata?: Record<string, string>,
+): Promise<void> {
+  return addon().writeSafetensors(path, tensors, metadata);
+}
+
+/** Parses <dir>/config.json (or a .json path) with transformers' LlamaConfig defaults. */
+export function loadLlamaConfig(dir: string): Promise<LlamaConfig> {
+  return addon().loadLlamaConfig(dir);
+}
