@@ -17,6 +17,8 @@ export interface BuildFoldsOptions {
   seed: number;
   /** Share of each outer training part (by post) held out for early stopping/thresholds. */
   innerValidationFraction: number;
+  /** y for stratification: criterion × label (default, keeps rare criteria even) or label only. */
+  stratify?: 'criterion_x_label' | 'label';
 }
 
 /** One outer fold: pair indices into `dataset.pairs` and the post ids of each part (sorted). */
@@ -50,10 +52,19 @@ const postIdsOf = (dataset: Dataset, indices: number[]): string[] =>
  * training part into train/validation by post. The outer test fold is never used for tuning.
  */
 export function buildFolds(dataset: Dataset, options: BuildFoldsOptions): Fold[] {
-  const y = stratificationLabels(
-    dataset.pairs,
-    dataset.criteria.map((c) => c.id),
-  );
+  const stratify = options.stratify ?? STRATIFICATION;
+  if (stratify !== 'criterion_x_label' && stratify !== 'label') {
+    throw new RangeError(
+      `stratify must be "criterion_x_label" or "label", got "${String(stratify)}"`,
+    );
+  }
+  const y =
+    stratify === 'label'
+      ? dataset.pairs.map((p) => p.label as number)
+      : stratificationLabels(
+          dataset.pairs,
+          dataset.criteria.map((c) => c.id),
+        );
   const groups = dataset.pairs.map((p) => p.postId);
   const outer = stratifiedGroupKFold({
     y,

@@ -49,6 +49,25 @@ describe('buildFolds on the synthetic data set', () => {
     expect(testCount.every((c) => c === 1)).toBe(true);
   });
 
+  it('can stratify on the label alone, and rejects unknown stratifications', () => {
+    const folds = buildFolds(dataset, {
+      nSplits: 5,
+      seed: 42,
+      innerValidationFraction: 0.2,
+      stratify: 'label',
+    });
+    const positives = folds.map((f) => f.test.filter((i) => dataset.pairs[i]!.label === 1).length);
+    expect(Math.max(...positives) - Math.min(...positives)).toBeLessThanOrEqual(9);
+    expect(() =>
+      buildFolds(dataset, {
+        nSplits: 5,
+        seed: 42,
+        innerValidationFraction: 0.2,
+        stratify: 'x' as 'label',
+      }),
+    ).toThrow(/stratify must be/);
+  });
+
   it('is deterministic by seed and changes with it', () => {
     const a = buildFolds(dataset, { nSplits: 5, seed: 1, innerValidationFraction: 0.2 });
     const b = buildFolds(dataset, { nSplits: 5, seed: 1, innerValidationFraction: 0.2 });
