@@ -108,7 +108,7 @@ export class SpoolingTracker implements RunTracker {
     return this.client.createRun(input);
   }
 
-  logBatch(runId: string, input: LogBatchInput): Promise<void> {
+  async logBatch(runId: string, input: LogBatchInput): Promise<void> {
     // Timestamps are fixed now, not at replay, so the server shows when a value was really logged.
     const now = Date.now();
     const params = Array.isArray(input.params)
@@ -131,7 +131,7 @@ export class SpoolingTracker implements RunTracker {
     return this.submit({ op: 'logBatch', runId, metrics, params, tags });
   }
 
-  setTag(runId: string, key: string, value: string): Promise<void> {
+  async setTag(runId: string, key: string, value: string): Promise<void> {
     this.client.guardCheckBatch({ tags: [{ key, value }] });
     return this.submit({ op: 'setTag', runId, key, value });
   }
