@@ -18,7 +18,8 @@ export interface BuildFoldsOptions {
   /** Share of each outer training part (by post) held out for early stopping/thresholds. */
   innerValidationFraction: number;
   /** y for stratification: criterion × label (default, keeps rare criteria even) or label only. */
-  stratify?: 'criterion_x_label' | 'label';
+  /** 'criterion_label' (the config's spelling) is the same as 'criterion_x_label'. */
+  stratify?: 'criterion_x_label' | 'criterion_label' | 'label';
 }
 
 /** One outer fold: pair indices into `dataset.pairs` and the post ids of each part (sorted). */
