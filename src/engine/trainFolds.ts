@@ -151,6 +151,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
     nSplits: config.data.splits.n_splits,
     seed: config.data.splits.seed,
     innerValidationFraction: config.data.splits.inner_validation_fraction,
+    stratify: config.data.splits.stratify,
   });
   const foldFiles = await writeFoldFiles(join(runDir, 'folds'), folds, {
     datasetHash: dataset.hash,
