@@ -1,0 +1,173 @@
+/**
+ * End-to-end: a 2-fold run on the tiny model and a small synthetic data set against a real
+ * MLflow server, then checks of what a user relies on: runs, metrics, artifacts, fold files,
+ * thresholds, and best adapters that load.
+ */
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { trainFolds, type TrainEvent, type TrainFoldsResult } from '../../../src/engine/index.js';
+import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
+import { Classifier } from '../../../src/native.js';
+
+const criteriaPath = resolve('data/dsm5/criteria.json');
+
+function smokeOverrides(dir: string, trackingUri: string): string[] {
+  return [
+    `run_dir=${join(dir, 'run')}`,
+    `model.path=${join(dir, 'model')}`,
+    `data.dir=${join(dir, 'data')}`,
+    `data.criteria_path=${criteriaPath}`,
+    'data.synthetic.n_posts=100',
+    'data.splits.n_splits=2',
+    'data.splits.inner_validation_fraction=0.25',
+    'data.prompt.max_length=64',
+    'training.max_epochs=1',
+    'training.micro_batch_size=16',
+    'training.effective_batch_size=32',
+    'training.eval_every_steps=5',
+    `logging.mlflow.tracking_uri=${trackingUri}`,
+    'logging.mlflow.experiment_name=smoke',
+    'logging.progress=none',
+    'logging.level=warn',
+  ];
+}
+
+describe('trainFolds smoke run (2 folds, tiny model, real MLflow)', () => {
+  let server: LocalServer;
+  let dir: string;
+  let result: TrainFoldsResult;
+  const events: TrainEvent[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mentallam-smoke-'));
+    server = await startLocalServer({ workDir: join(dir, 'mlflow') });
+    result = await trainFolds({
+      overrides: smokeOverrides(dir, server.uri),
+      cwd: dir,
+      onEvent: (event) => events.push(event),
+    });
+  }, 600_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  test('writes the run directory: config, overrides, manifest, fold files, per-fold outputs, summary', () => {
+    for (const name of ['config.yaml', 'overrides.yaml', 'manifest.json', 'summary.json']) {
+      expect(existsSync(join(result.runDir, name))).toBe(true);
+    }
+    expect(readdirSync(join(result.runDir, 'folds')).sort()).toEqual([
+      'fold_0.json',
+      'fold_1.json',
+    ]);
+    for (const fold of [0, 1]) {
+      const foldDir = join(result.runDir, `fold_${fold}`);
+      for (const name of ['predictions.json', 'thresholds.json', 'metrics.json', 'curves.json']) {
+        expect(existsSync(join(foldDir, name))).toBe(true);
+      }
+      expect(existsSync(join(foldDir, 'best_adapter', 'adapter_config.json'))).toBe(true);
+      expect(existsSync(join(foldDir, 'plots', 'pr_curve.svg'))).toBe(true);
+      const thresholds = JSON.parse(readFileSync(join(foldDir, 'thresholds.json'), 'utf8'));
+      expect(thresholds.global).toBeGreaterThanOrEqual(0);
+      expect(thresholds.global).toBeLessThanOrEqual(1);
+      expect(Object.keys(thresholds.perCriterion).sort()).toEqual([
+        'A1',
+        'A2',
+        'A3',
+        'A4',
+        'A5',
+        'A6',
+        'A7',
+        'A8',
+        'A9',
+      ]);
+    }
+    // Every pair is predicted exactly once across the two test folds.
+    const predicted = [0, 1].flatMap(
+      (fold) =>
+        JSON.parse(readFileSync(join(result.runDir, `fold_${fold}`, 'predictions.json'), 'utf8'))
+          .test,
+    );
+    expect(predicted).toHaveLength(100 * 9);
+    expect(
+      new Set(
+        predicted.map(
+          (row: { postId: string; criterionId: string }) => `${row.postId}/${row.criterionId}`,
+        ),
+      ).size,
+    ).toBe(900);
+    // No post text in the saved predictions.
+    expect(Object.keys(predicted[0]).sort()).toEqual(['criterionId', 'label', 'postId', 'score']);
+  });
+
+  test('emits progress events for both folds', () => {
+    expect(
+      events
+        .filter((event) => event.type === 'fold-end')
+        .map((event) => (event as { fold: number }).fold),
+    ).toEqual([0, 1]);
+    expect(events.some((event) => event.type === 'step')).toBe(true);
+    expect(events.some((event) => event.type === 'evaluation')).toBe(true);
+  });
+
+  test('MLflow has the parent and two children with metrics, params, tags and artifacts', async () => {
+    const client = new MlflowClient({ trackingUri: server.uri });
+    const parent = await client.getRun(result.parentRunId!);
+    expect(parent.info.status).toBe('FINISHED');
+    expect(parent.params['training.lr']).toBeDefined();
+    expect(parent.tags['mentallam.dataset_hash']).toBe(result.datasetHash);
+    expect(parent.metrics['pooled_f1']).toBeGreaterThanOrEqual(0);
+    expect(parent.metrics['metric_mean_test_f1']).toBeGreaterThanOrEqual(0);
+    const children = await client.searchRuns({
+      experimentIds: [parent.info.experimentId],
+      filter: `tags.mlflow.parentRunId = '${parent.info.runId}'`,
+    });
+    expect(children.map((child) => child.info.runName).sort()).toEqual(['fold_0', 'fold_1']);
+    for (const child of children) {
+      expect(child.info.status).toBe('FINISHED');
+      expect(child.metrics['test_f1']).toBeGreaterThanOrEqual(0);
+      expect(child.metrics['train_loss']).toBeGreaterThan(0);
+      const artifacts = (await client.listArtifacts(child.info.runId)).map((entry) => entry.path);
+      expect(artifacts).toEqual(
+        expect.arrayContaining(['best_adapter', 'plots', 'predictions.json', 'thresholds.json']),
+      );
+    }
+    const parentArtifacts = (await client.listArtifacts(parent.info.runId)).map(
+      (entry) => entry.path,
+    );
+    expect(parentArtifacts).toEqual(
+      expect.arrayContaining(['config.yaml', 'folds', 'summary.json', 'manifest.json']),
+    );
+  });
+
+  test('the best adapters load into a classifier', async () => {
+    const classifier = await Classifier.load({
+      modelDir: join(dir, 'model'),
+      dora: {
+        r: 8,
+        alpha: 16,
+        dropout: 0.05,
+        targetModules: [
+          'q_proj',
+          'k_proj',
+          'v_proj',
+          'o_proj',
+          'gate_proj',
+          'up_proj',
+          'down_proj',
+        ],
+        useRslora: false,
+      },
+      numLabels: 1,
+      seed: 1,
+    });
+    try {
+      await classifier.loadAdapter(result.folds[0]!.bestAdapterDir);
+      await classifier.loadAdapter(result.folds[1]!.bestAdapterDir);
+    } finally {
+      classifier.dispose();
+    }
+  });
+});
