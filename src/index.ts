@@ -1,3 +1,109 @@
-// The programmatic API of mentallam. Each module's public surface is re-exported here.
-export { nativeInfo, setNumThreads, checkDevice } from './native.js';
+// The programmatic API of mentallam: `import { trainFolds } from 'mentallam'`.
+
+// Training and the run's building blocks.
+export {
+  trainFolds,
+  readSummary,
+  createTinyModel,
+  loadDataset,
+  createProgressReporter,
+} from './engine/index.js';
+export type {
+  TrainEvent,
+  TrainEventHandler,
+  TrainFoldsOptions,
+  TrainFoldsResult,
+  FoldResult,
+} from './engine/index.js';
+
+// Configuration.
+export {
+  loadConfig,
+  loadConfigSync,
+  validateConfig,
+  flattenConfig,
+  configToYaml,
+  overridesToYaml,
+  ConfigError,
+  defaultConfigDir,
+} from './config/index.js';
+export type { Config, ConfigProblem, LoadConfigOptions, LoadedConfig } from './config/index.js';
+
+// Data.
+export {
+  loadRedsm5,
+  loadCriteria,
+  DataError,
+  writeSyntheticDataset,
+  synthesizeDataset,
+  keywordBaseline,
+  stratifiedGroupKFold,
+  buildFolds,
+  writeFoldFiles,
+  readFoldFile,
+  buildPrompt,
+  loadTokenizer,
+  trainTinyTokenizer,
+} from './data/index.js';
+export type {
+  Dataset,
+  DatasetManifest,
+  Pair,
+  Post,
+  Criterion,
+  Fold,
+  Tokenizer,
+  EncodedBatch,
+} from './data/index.js';
+
+// Metrics and plots.
+export {
+  computeBinaryMetrics,
+  thresholdSweep,
+  tuneThresholds,
+  perCriterionMetrics,
+  pooledMetrics,
+  summarizeAcrossFolds,
+  rocCurve,
+  precisionRecallCurve,
+  renderPlot,
+  writePlots,
+} from './metrics/index.js';
+export type {
+  BinaryMetrics,
+  ThresholdSweep,
+  TunedThresholds,
+  CriterionReport,
+  PooledMetrics,
+  MetricSummary,
+} from './metrics/index.js';
+
+// Tracking.
+export {
+  MlflowClient,
+  withParentRun,
+  withChildRun,
+  resolveTracking,
+  startLocalServer,
+  syncSpool,
+} from './tracking/index.js';
+
+// Infrastructure.
+export {
+  withRetry,
+  defaultRetryPolicy,
+  HttpStatusError,
+  createLogger,
+  writeFileAtomic,
+  writeJsonAtomic,
+  createRng,
+  deriveSeed,
+} from './infra/index.js';
+export type { RetryPolicy, Logger, LogLevel } from './infra/index.js';
+
+// The native addon.
+export { Classifier, nativeInfo, setNumThreads, checkDevice } from './native.js';
 export type { NativeInfo } from './native.js';
+
+// The command line, for embedding.
+export { runCli, exitCodes } from './cli/index.js';
