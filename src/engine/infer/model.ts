@@ -1,0 +1,544 @@
+// Finds the adapter(s), base model, thresholds and training config behind a model reference:
+// an adapter directory, a run (directory or MLflow run id, optionally one fold), or a registered
+// model version (models:/name@alias). MLflow sources are downloaded into a local cache in the run
+// directory layout, so one code path reads every source.
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+
+import { load as loadYaml } from 'js-yaml';
+
+import { validateConfig, type Config } from '../../config/index.js';
+import { writeFileAtomic, type Logger } from '../../infra/index.js';
+import type { MlflowClient } from '../../tracking/index.js';
+import { meanThresholds, readThresholds, type ThresholdTable } from './thresholds.js';
+
+/** Where the model comes from; exactly one of these is given. */
+export type ModelSource =
+  | { kind: 'checkpoint'; dir: string }
+  | { kind: 'run'; ref: string }
+  | { kind: 'registry'; uri: string };
+
+/** The DoRA hyper-parameters an adapter was trained with (from its adapter_config.json). */
+export interface AdapterSettings {
+  r: number;
+  alpha: number;
+  dropout: number;
+  targetModules: string[];
+  useRslora: boolean;
+  /** base_model_name_or_path as saved, possibly a hub id or a path on another machine. */
+  baseModelNameOrPath: string | null;
+}
+
+export interface ResolvedAdapter {
+  dir: string;
+  fold: number | null;
+  settings: AdapterSettings;
+}
+
+/** Identifies the model in outputs and in the inference run's params; never holds post text. */
+export interface ModelDescription {
+  kind: ModelSource['kind'];
+  /** The reference as given (path, run id or models:/ URI). */
+  ref: string;
+  runId?: string;
+  modelName?: string;
+  modelVersion?: string;
+  folds: (number | null)[];
+  ensemble: boolean;
+  thresholdsSource: string;
+}
+
+export interface ResolvedModel {
+  adapters: ResolvedAdapter[];
+  baseModelDir: string;
+  /** Applied to the (averaged) probability; null = none found (0.5 unless overridden). */
+  thresholds: ThresholdTable | null;
+  /** The config the model was trained with (prompt template, padding); null when unknown. */
+  trainingConfig: Config | null;
+  description: ModelDescription;
+}
+
+export interface ResolveModelOptions {
+  source: ModelSource;
+  ensemble?: boolean;
+  /** Base model directory; overrides the adapter's base_model_name_or_path and the run config. */
+  base?: string;
+  /** The current config, for the base model path when the run's own config does not name one. */
+  config?: Config;
+  cwd?: string;
+  /** Needed for MLflow run ids and models:/ URIs. */
+  client?: MlflowClient;
+  /** Where MLflow sources are downloaded; default $MENTALLAM_CACHE or ~/.cache/mentallam. */
+  cacheDir?: string;
+  logger?: Logger;
+}
+
+export class ModelResolutionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelResolutionError';
+  }
+}
+
+const isDir = (path: string): boolean => existsSync(path) && statSync(path).isDirectory();
+const hasAdapter = (dir: string): boolean => existsSync(join(dir, 'adapter_config.json'));
+
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MENTALLAM_CACHE ?? join(homedir(), '.cache', 'mentallam');
+}
+
+/** Reads adapter_config.json (peft's layout) for the settings the classifier is built with. */
+export async function readAdapterSettings(dir: string): Promise<AdapterSettings> {
+  const path = join(dir, 'adapter_config.json');
+  if (!existsSync(path))
+    throw new ModelResolutionError(`${dir} is not an adapter directory (no adapter_config.json)`);
+  const raw = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  const num = (key: string, fallback?: number): number => {
+    const value = raw[key];
+    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    if (fallback !== undefined) return fallback;
+    throw new ModelResolutionError(`${path}: "${key}" must be a number`);
+  };
+  const modules = raw.target_modules;
+  const targetModules = Array.isArray(modules)
+    ? modules.filter((m): m is string => typeof m === 'string')
+    : typeof modules === 'string'
+      ? [modules]
+      : [];
+  if (targetModules.length === 0)
+    throw new ModelResolutionError(`${path}: "target_modules" is empty`);
+  const base = raw.base_model_name_or_path;
+  return {
+    r: num('r'),
+    alpha: num('lora_alpha'),
+    dropout: num('lora_dropout', 0),
+    targetModules: [...targetModules].sort(),
+    useRslora: raw.use_rslora === true,
+    baseModelNameOrPath: typeof base === 'string' && base !== '' ? base : null,
+  };
+}
+
+/** A run's config.yaml validated against the current schema, or null (with a warning) when not. */
+export async function readTrainingConfig(path: string, logger?: Logger): Promise<Config | null> {
+  if (!existsSync(path)) return null;
+  try {
+    return validateConfig(loadYaml(await readFile(path, 'utf8')));
+  } catch (error) {
+    logger?.warn('ignoring a training config that no longer validates', {
+      path,
+      error: (error as Error).message.split('\n')[0],
+    });
+    return null;
+  }
+}
+
+/** The fold directories of a run that hold a best adapter, by fold index. */
+async function runFolds(runDir: string): Promise<{ fold: number; dir: string }[]> {
+  const entries = await readdir(runDir, { withFileTypes: true });
+  return entries
+    .map((e) => ({ e, m: /^fold_(\d+)$/.exec(e.name) }))
+    .filter(
+      ({ e, m }) =>
+        e.isDirectory() && m !== null && hasAdapter(join(runDir, e.name, 'best_adapter')),
+    )
+    .map(({ e, m }) => ({ fold: Number(m![1]), dir: join(runDir, e.name) }))
+    .sort((a, b) => a.fold - b.fold);
+}
+
+/**
+ * The fold used when neither a fold nor --ensemble is asked for: summary.json's bestFold when
+ * aggregation recorded one, else the highest held-out F1 (lowest index on ties), else the first.
+ */
+async function bestFold(runDir: string, folds: number[]): Promise<number> {
+  const path = join(runDir, 'summary.json');
+  if (existsSync(path)) {
+    const summary = JSON.parse(await readFile(path, 'utf8')) as {
+      bestFold?: unknown;
+      folds?: { fold?: unknown; testMetrics?: Record<string, unknown> }[];
+    };
+    if (typeof summary.bestFold === 'number' && folds.includes(summary.bestFold))
+      return summary.bestFold;
+    let best: { fold: number; f1: number } | null = null;
+    for (const entry of summary.folds ?? []) {
+      const f1 = entry.testMetrics?.test_f1;
+      if (typeof entry.fold !== 'number' || !folds.includes(entry.fold)) continue;
+      if (typeof f1 !== 'number' || !Number.isFinite(f1)) continue;
+      if (best === null || f1 > best.f1 || (f1 === best.f1 && entry.fold < best.fold)) {
+        best = { fold: entry.fold, f1 };
+      }
+    }
+    if (best) return best.fold;
+  }
+  return folds[0]!;
+}
+
+/** Base model: --base, else the adapter's base path if it exists here, else the run's model.path. */
+function resolveBase(
+  options: ResolveModelOptions,
+  settings: AdapterSettings,
+  trainingConfig: Config | null,
+  cwd: string,
+): string {
+  const candidates: string[] = [];
+  if (options.base !== undefined) {
+    const dir = resolve(cwd, options.base);
+    if (!isDir(dir)) throw new ModelResolutionError(`--base ${options.base}: no such directory`);
+    return dir;
+  }
+  if (settings.baseModelNameOrPath) candidates.push(resolve(cwd, settings.baseModelNameOrPath));
+  if (trainingConfig) candidates.push(resolve(cwd, trainingConfig.model.path));
+  if (options.config) candidates.push(resolve(cwd, options.config.model.path));
+  const found = candidates.find((dir) => existsSync(join(dir, 'config.json')));
+  if (found) return found;
+  throw new ModelResolutionError(
+    `cannot find the base model (tried ${candidates.length > 0 ? candidates.join(', ') : 'nothing'}); ` +
+      'pass --base <model dir>',
+  );
+}
+
+/** An adapter directory, with thresholds.json and config.yaml looked up beside and above it. */
+async function resolveCheckpoint(dir: string, options: ResolveModelOptions, cwd: string) {
+  const adapterDir = resolve(cwd, dir);
+  if (!hasAdapter(adapterDir)) {
+    throw new ModelResolutionError(`--checkpoint ${dir}: no adapter_config.json there`);
+  }
+  const settings = await readAdapterSettings(adapterDir);
+  const above = [adapterDir, dirname(adapterDir), dirname(dirname(adapterDir))];
+  let thresholds: ThresholdTable | null = null;
+  for (const d of above.slice(0, 2)) {
+    thresholds = await readThresholds(join(d, 'thresholds.json'));
+    if (thresholds) break;
+  }
+  let trainingConfig: Config | null = null;
+  for (const d of above) {
+    trainingConfig = await readTrainingConfig(join(d, 'config.yaml'), options.logger);
+    if (trainingConfig) break;
+  }
+  const foldMatch = /^fold_(\d+)$/.exec(basename(dirname(adapterDir)));
+  return {
+    adapters: [{ dir: adapterDir, fold: foldMatch ? Number(foldMatch[1]) : null, settings }],
+    baseModelDir: resolveBase(options, settings, trainingConfig, cwd),
+    thresholds,
+    trainingConfig,
+  };
+}
+
+/** A run directory: one fold, the best fold, or every fold (ensemble). */
+async function resolveRunDir(
+  runDir: string,
+  fold: number | null,
+  options: ResolveModelOptions,
+  cwd: string,
+) {
+  const folds = await runFolds(runDir);
+  if (folds.length === 0) {
+    throw new ModelResolutionError(
+      `${runDir}: no fold_<i>/best_adapter/ with an adapter_config.json`,
+    );
+  }
+  const trainingConfig = await readTrainingConfig(join(runDir, 'config.yaml'), options.logger);
+  let chosen: { fold: number; dir: string }[];
+  if (options.ensemble) {
+    if (fold !== null)
+      throw new ModelResolutionError('--ensemble uses every fold: do not name one');
+    chosen = folds;
+  } else {
+    const index =
+      fold ??
+      (await bestFold(
+        runDir,
+        folds.map((f) => f.fold),
+      ));
+    const found = folds.find((f) => f.fold === index);
+    if (!found) {
+      throw new ModelResolutionError(
+        `${runDir}: fold ${index} has no best adapter (folds: ${folds.map((f) => f.fold).join(', ')})`,
+      );
+    }
+    chosen = [found];
+  }
+  const adapters: ResolvedAdapter[] = [];
+  for (const f of chosen) {
+    const dir = join(f.dir, 'best_adapter');
+    adapters.push({ dir, fold: f.fold, settings: await readAdapterSettings(dir) });
+  }
+  let thresholds: ThresholdTable | null;
+  if (adapters.length === 1) {
+    thresholds = await readThresholds(join(chosen[0]!.dir, 'thresholds.json'));
+  } else {
+    // The run-level file (aggregation) holds thresholds for the averaged probabilities; without it
+    // the fold thresholds' mean is the nearest stand-in.
+    thresholds = await readThresholds(join(runDir, 'thresholds.json'));
+    if (!thresholds) {
+      const tables = (
+        await Promise.all(chosen.map((f) => readThresholds(join(f.dir, 'thresholds.json'))))
+      ).filter((t): t is ThresholdTable => t !== null);
+      thresholds = tables.length > 0 ? meanThresholds(tables) : null;
+      if (thresholds) {
+        options.logger?.warn(
+          'no run-level thresholds.json: using the mean of the fold thresholds',
+          {
+            runDir,
+          },
+        );
+      }
+    }
+  }
+  return {
+    adapters,
+    baseModelDir: resolveBase(options, adapters[0]!.settings, trainingConfig, cwd),
+    thresholds,
+    trainingConfig,
+  };
+}
+
+/** Splits `<ref>[/fold]` where fold is `3` or `fold_3`. */
+export function splitFoldSuffix(ref: string): { head: string; fold: number | null } {
+  const match = /^(.*?)[/\\](?:fold_)?(\d+)[/\\]?$/.exec(ref);
+  if (match && match[1] !== '') return { head: match[1]!, fold: Number(match[2]) };
+  return { head: ref.replace(/[/\\]+$/, ''), fold: null };
+}
+
+/** Downloads every file under `artifactPath` of a run into `localDir` (skipping what is there). */
+async function downloadTree(
+  client: MlflowClient,
+  runId: string,
+  artifactPath: string,
+  localDir: string,
+): Promise<number> {
+  const entries = await client.listArtifacts(runId, artifactPath, { recursive: true });
+  let files = 0;
+  for (const entry of entries) {
+    if (entry.isDir) continue;
+    const relative = artifactPath === '' ? entry.path : entry.path.slice(artifactPath.length + 1);
+    const target = join(localDir, relative);
+    if (!existsSync(target)) await client.downloadArtifact(runId, entry.path, target);
+    files += 1;
+  }
+  return files;
+}
+
+async function downloadFileIfPresent(
+  client: MlflowClient,
+  runId: string,
+  artifactPath: string,
+  target: string,
+): Promise<boolean> {
+  if (existsSync(target)) return true;
+  const parent = artifactPath.includes('/')
+    ? artifactPath.slice(0, artifactPath.lastIndexOf('/'))
+    : '';
+  const listed = await client.listArtifacts(runId, parent);
+  if (!listed.some((e) => e.path === artifactPath && !e.isDir)) return false;
+  await client.downloadArtifact(runId, artifactPath, target);
+  return true;
+}
+
+const COMPLETE_MARKER = '.mentallam-download-complete';
+
+/** Lays an MLflow training run out as a local run directory: config.yaml, summary, fold_i/. */
+async function materializeRun(
+  client: MlflowClient,
+  runId: string,
+  cacheDir: string,
+  logger?: Logger,
+) {
+  const run = await client.getRun(runId);
+  const parentId = run.tags['mlflow.parentRunId'];
+  const dir = join(cacheDir, 'runs', runId);
+  if (existsSync(join(dir, COMPLETE_MARKER))) {
+    return { dir, isChild: parentId !== undefined, fold: foldTag(run.tags) };
+  }
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  logger?.info('downloading the model from MLflow', { runId, cache: dir });
+  if (parentId !== undefined) {
+    // One fold's child run: its adapter and thresholds, and the parent's training config.
+    const files = await downloadTree(client, runId, 'best_adapter', join(dir, 'best_adapter'));
+    if (files === 0)
+      throw new ModelResolutionError(`MLflow run ${runId} has no best_adapter/ artifacts`);
+    await downloadFileIfPresent(client, runId, 'thresholds.json', join(dir, 'thresholds.json'));
+    await downloadFileIfPresent(client, parentId, 'config.yaml', join(dir, 'config.yaml'));
+  } else {
+    for (const name of ['config.yaml', 'summary.json', 'thresholds.json']) {
+      await downloadFileIfPresent(client, runId, name, join(dir, name));
+    }
+    const children = await client.searchRuns({
+      experimentIds: [run.info.experimentId],
+      filter: `tags.mlflow.parentRunId = '${runId}'`,
+    });
+    for (const child of children) {
+      const fold = foldTag(child.tags);
+      if (fold === null) continue;
+      const foldDir = join(dir, `fold_${fold}`);
+      const files = await downloadTree(
+        client,
+        child.info.runId,
+        'best_adapter',
+        join(foldDir, 'best_adapter'),
+      );
+      if (files === 0) continue;
+      await downloadFileIfPresent(
+        client,
+        child.info.runId,
+        'thresholds.json',
+        join(foldDir, 'thresholds.json'),
+      );
+    }
+  }
+  await writeFileAtomic(join(dir, COMPLETE_MARKER), '');
+  return { dir, isChild: parentId !== undefined, fold: foldTag(run.tags) };
+}
+
+function foldTag(tags: Record<string, string>): number | null {
+  const value = tags['mentallam.fold'];
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : null;
+}
+
+/** The run-relative artifact path of a model version's source. */
+async function versionArtifactPath(
+  client: MlflowClient,
+  source: string,
+  runId: string | undefined,
+): Promise<{ runId: string; path: string }> {
+  const runsUri = /^runs:\/([^/]+)\/?(.*)$/.exec(source);
+  if (runsUri) return { runId: runsUri[1]!, path: runsUri[2]!.replace(/\/+$/, '') };
+  if (runId !== undefined) {
+    const root = (await client.artifactUri(runId)).replace(/\/+$/, '');
+    if (source === root) return { runId, path: '' };
+    if (source.startsWith(`${root}/`))
+      return { runId, path: source.slice(root.length + 1).replace(/\/+$/, '') };
+  }
+  throw new ModelResolutionError(
+    `model version source ${source} is not inside its run's artifacts; cannot download it`,
+  );
+}
+
+/** The model behind `source`, its thresholds and training config, ready to load. */
+export async function resolveModel(options: ResolveModelOptions): Promise<ResolvedModel> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const { source } = options;
+  const cacheDir = resolve(cwd, options.cacheDir ?? defaultCacheDir());
+  const needClient = (): MlflowClient => {
+    if (!options.client)
+      throw new ModelResolutionError('this model reference needs MLflow tracking');
+    return options.client;
+  };
+  let resolved: Omit<ResolvedModel, 'description'>;
+  const description: Omit<ModelDescription, 'folds' | 'thresholdsSource'> = {
+    kind: source.kind,
+    ref:
+      source.kind === 'checkpoint' ? source.dir : source.kind === 'run' ? source.ref : source.uri,
+    ensemble: options.ensemble === true,
+  };
+
+  if (source.kind === 'checkpoint') {
+    if (options.ensemble)
+      throw new ModelResolutionError('--ensemble needs --run (a checkpoint is one adapter)');
+    resolved = await resolveCheckpoint(source.dir, options, cwd);
+  } else if (source.kind === 'run') {
+    const direct = resolve(cwd, source.ref);
+    const { head, fold } = splitFoldSuffix(source.ref);
+    if (isDir(direct) && hasAdapter(direct)) {
+      resolved = await resolveCheckpoint(direct, { ...options, ensemble: false }, cwd);
+    } else if (isDir(direct) && /^fold_\d+$/.test(basename(direct))) {
+      resolved = await resolveRunDir(
+        dirname(direct),
+        Number(basename(direct).slice(5)),
+        options,
+        cwd,
+      );
+    } else if (isDir(direct)) {
+      resolved = await resolveRunDir(direct, null, options, cwd);
+    } else if (fold !== null && isDir(resolve(cwd, head))) {
+      resolved = await resolveRunDir(resolve(cwd, head), fold, options, cwd);
+    } else if (/^[\w-]+$/.test(head) && !isAbsolute(head)) {
+      const client = needClient();
+      const run = await materializeRun(client, head, cacheDir, options.logger);
+      description.runId = head;
+      if (run.isChild) {
+        if (options.ensemble)
+          throw new ModelResolutionError(
+            `run ${head} is one fold's run: --ensemble needs the parent run`,
+          );
+        if (fold !== null && fold !== run.fold)
+          throw new ModelResolutionError(`run ${head} is fold ${run.fold}, not ${fold}`);
+        resolved = await resolveCheckpoint(join(run.dir, 'best_adapter'), options, cwd);
+        resolved.adapters[0]!.fold = run.fold;
+      } else {
+        resolved = await resolveRunDir(run.dir, fold, options, cwd);
+      }
+    } else {
+      throw new ModelResolutionError(
+        `--run ${source.ref}: not a run directory nor an MLflow run id`,
+      );
+    }
+  } else {
+    const client = needClient();
+    const version = await client.resolveModelUri(source.uri);
+    description.modelName = version.name;
+    description.modelVersion = version.version;
+    const location = await versionArtifactPath(client, version.source, version.runId);
+    description.runId = location.runId;
+    const dir = join(cacheDir, 'models', encodeURIComponent(version.name), version.version);
+    if (!existsSync(join(dir, COMPLETE_MARKER))) {
+      await rm(dir, { recursive: true, force: true });
+      options.logger?.info('downloading the registered model', {
+        model: version.name,
+        version: version.version,
+        cache: dir,
+      });
+      const files = await downloadTree(client, location.runId, location.path, dir);
+      if (files === 0)
+        throw new ModelResolutionError(`${source.uri}: the version's source holds no files`);
+      await writeFileAtomic(join(dir, COMPLETE_MARKER), '');
+    }
+    resolved = await resolveRegisteredDir(dir, options, cwd);
+  }
+  return {
+    ...resolved,
+    description: {
+      ...description,
+      folds: resolved.adapters.map((a) => a.fold),
+      thresholdsSource: resolved.thresholds?.source ?? 'default',
+    },
+  };
+}
+
+/** A registered version's files: an adapter at the root or in one subdirectory, or fold_i/ dirs. */
+async function resolveRegisteredDir(dir: string, options: ResolveModelOptions, cwd: string) {
+  if ((await runFolds(dir)).length > 0 && (options.ensemble || !hasAdapter(dir))) {
+    return resolveRunDir(dir, null, options, cwd);
+  }
+  if (options.ensemble) {
+    throw new ModelResolutionError(
+      '--ensemble: this registered model holds a single adapter, not the folds',
+    );
+  }
+  let adapterDir = hasAdapter(dir) ? dir : null;
+  if (!adapterDir) {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (entry.isDirectory() && hasAdapter(join(dir, entry.name))) {
+        adapterDir = join(dir, entry.name);
+        break;
+      }
+    }
+  }
+  if (!adapterDir)
+    throw new ModelResolutionError(`${dir}: the registered model holds no adapter_config.json`);
+  const settings = await readAdapterSettings(adapterDir);
+  const thresholds =
+    (await readThresholds(join(dir, 'thresholds.json'))) ??
+    (await readThresholds(join(adapterDir, 'thresholds.json')));
+  const trainingConfig =
+    (await readTrainingConfig(join(dir, 'config.yaml'), options.logger)) ??
+    (await readTrainingConfig(join(adapterDir, 'config.yaml'), options.logger));
+  return {
+    adapters: [{ dir: adapterDir, fold: null, settings }],
+    baseModelDir: resolveBase(options, settings, trainingConfig, cwd),
+    thresholds,
+    trainingConfig,
+  };
+}
