@@ -1,0 +1,352 @@
+/**
+ * `aggregate()`: fold artifacts (MLflow child runs, or a run directory) -> summary.json,
+ * summary.md, thresholds.json, report.html and run-level plots, written atomically and attached
+ * to the parent run with metric_mean_* / metric_std_* / pooled_* metrics.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  createLogger,
+  isNetworkError,
+  writeFileAtomic,
+  writeJsonAtomic,
+  type Logger,
+} from '../../infra/index.js';
+import { plotPerCriterionF1, renderPlot, type PlotSpec } from '../../metrics/index.js';
+import {
+  MlflowApiError,
+  resolveTracking,
+  type MlflowClient,
+  type ResolvedTracking,
+} from '../../tracking/index.js';
+import { plotCalibration, plotFoldMetricBars, plotFoldPrCurves } from './plots.js';
+import { renderReportHtml, renderSummaryMarkdown, type ReportPlot } from './report.js';
+import { findRunDirectory, isRunDirectory, readFromMlflow, readRunDirectory } from './sources.js';
+import {
+  buildInferenceThresholds,
+  buildSummary,
+  type AggregateSummary,
+  type InferenceThresholds,
+} from './summary.js';
+import type { RunSource } from './types.js';
+
+export interface AggregateOptions {
+  /** A parent run id, or a training run directory. */
+  run: string;
+  /** Default: MLFLOW_TRACKING_URI, then the run's config, then a local server over <cwd>/mlruns. */
+  trackingUri?: string;
+  /** Log metric_mean_* / metric_std_* / pooled_* and attach the files to the parent run (default true). */
+  logToMlflow?: boolean;
+  /** Where the files go; default the run directory, else <cwd>/outputs/aggregate/<parent run id>. */
+  outDir?: string;
+  logger?: Logger;
+  /** Base of relative paths (default the working directory). */
+  cwd?: string;
+  /** Searched for the run directory when MLflow cannot be reached (default <cwd>/outputs). */
+  searchRoot?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The aggregation time written to the files (tests pin it). */
+  now?: Date;
+}
+
+export interface AggregateFiles {
+  summaryJson: string;
+  summaryMd: string;
+  /** null when no fold had a validation score to pick the best fold with. */
+  thresholdsJson: string | null;
+  reportHtml: string;
+  plots: string[];
+}
+
+export interface AggregateResult {
+  parentRunId: string | null;
+  outDir: string;
+  summary: AggregateSummary;
+  thresholds: InferenceThresholds | null;
+  files: AggregateFiles;
+  loggedToMlflow: boolean;
+  /** Where the fold artifacts were read from. */
+  source: RunSource['kind'];
+}
+
+/** A failure that means "MLflow is not there" rather than "MLflow said no". */
+export function isUnreachable(error: unknown): boolean {
+  if (isNetworkError(error)) return true;
+  if (error instanceof MlflowApiError) return [408, 429, 502, 503, 504].includes(error.status);
+  const message = error instanceof Error ? error.message : String(error);
+  return /local MLflow server|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/.test(message);
+}
+
+/** Connects to MLflow and checks /health; throws a clear error when it is not reachable. */
+export async function connectTracking(options: {
+  trackingUri: string | undefined;
+  cwd: string;
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+}): Promise<ResolvedTracking> {
+  const tracking = await resolveTracking({
+    enabled: true,
+    ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),
+    // The same place the training keeps its local server, so its runs are found.
+    workDir: resolve(options.cwd, 'mlruns'),
+    logger: options.logger,
+    env: options.env,
+  });
+  if (tracking === null) throw new Error('MLflow tracking is disabled');
+  if (!(await tracking.client.health(5_000))) {
+    await tracking.close();
+    throw new Error(`MLflow at ${tracking.uri} is not reachable (GET /health failed)`);
+  }
+  return tracking;
+}
+
+function preferredTrackingUri(
+  options: AggregateOptions,
+  env: NodeJS.ProcessEnv,
+  fromConfig: string | null,
+): string | undefined {
+  const fromEnv = env.MLFLOW_TRACKING_URI?.trim();
+  return options.trackingUri ?? (fromEnv ? fromEnv : undefined) ?? fromConfig ?? undefined;
+}
+
+async function renderPlots(
+  summary: AggregateSummary,
+  source: RunSource,
+  dir: string,
+): Promise<{ plots: ReportPlot[]; files: string[] }> {
+  const folds = [...source.folds].sort((a, b) => a.fold - b.fold);
+  const specs: { name: string; title: string; caption: string; spec: PlotSpec }[] = [
+    {
+      name: 'cv_fold_metrics',
+      title: 'Test metrics per fold',
+      caption:
+        'Bars are the mean over folds, whiskers ± one sample standard deviation, dots the individual folds (each at its own tuned thresholds).',
+      spec: plotFoldMetricBars(folds, summary.acrossFolds),
+    },
+    {
+      name: 'cv_pr_curves',
+      title: 'Precision-recall curves',
+      caption: "Each fold's held-out test predictions; threshold-free.",
+      spec: plotFoldPrCurves(folds),
+    },
+    {
+      name: 'cv_per_criterion_f1',
+      title: 'F1 per criterion',
+      caption:
+        'Pooled out-of-fold predictions, each fold at its own per-criterion thresholds; n+ is the number of positive pairs.',
+      spec: plotPerCriterionF1(
+        summary.perCriterion.map((row) => ({
+          criterion: row.criterion,
+          f1: row.f1,
+          support: row.support,
+        })),
+        { macroF1: summary.pooled.macro_f1, title: 'Pooled out-of-fold F1 per criterion' },
+      ),
+    },
+    {
+      name: 'cv_calibration',
+      title: 'Reliability diagram',
+      caption:
+        'Pooled test probabilities in 10 equal-width bins: fraction of positive pairs against the mean predicted probability (labels give the pairs per bin).',
+      spec: plotCalibration(summary.calibration),
+    },
+  ];
+  await mkdir(dir, { recursive: true });
+  const plots: ReportPlot[] = [];
+  const files: string[] = [];
+  for (const { name, title, caption, spec } of specs) {
+    const rendered = await renderPlot(spec);
+    const svgPath = join(dir, `${name}.svg`);
+    const pngPath = join(dir, `${name}.png`);
+    await writeFileAtomic(svgPath, rendered.svg);
+    await writeFileAtomic(pngPath, rendered.png);
+    files.push(svgPath, pngPath);
+    plots.push({ title, caption, svg: rendered.svg });
+  }
+  return { plots, files };
+}
+
+/** Where to write when the artifacts came from MLflow: the training's run dir if it is here. */
+async function defaultOutDir(source: RunSource, cwd: string): Promise<string> {
+  const runDir = source.trainingSummary?.runDir;
+  if (typeof runDir === 'string' && existsSync(join(runDir, 'summary.json'))) {
+    try {
+      const local = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as {
+        parentRunId?: unknown;
+      };
+      if (local.parentRunId === source.parentRunId) return runDir;
+    } catch {
+      // Not readable: do not write into it.
+    }
+  }
+  return resolve(cwd, 'outputs', 'aggregate', source.parentRunId ?? 'no-parent-run');
+}
+
+/** The metrics logged to the parent run: every across-fold mean and std, and the pooled numbers. */
+export function parentRunMetrics(summary: AggregateSummary): { key: string; value: number }[] {
+  return [
+    ...Object.entries(summary.acrossFolds).flatMap(([key, stats]) => [
+      { key: `metric_mean_${key}`, value: stats.mean },
+      { key: `metric_std_${key}`, value: stats.std },
+    ]),
+    ...Object.entries(summary.pooled).map(([key, value]) => ({ key: `pooled_${key}`, value })),
+    { key: 'aggregate_folds', value: summary.foldsAggregated.length },
+    ...(summary.bestFold === null ? [] : [{ key: 'best_fold', value: summary.bestFold.fold }]),
+    { key: 'pooled_ece', value: summary.calibration.ece },
+  ];
+}
+
+async function logToParent(
+  client: MlflowClient,
+  parentRunId: string,
+  summary: AggregateSummary,
+  files: AggregateFiles,
+): Promise<void> {
+  const tags: Record<string, string> = {
+    'mentallam.config_hash': summary.configHash,
+    'mentallam.aggregated_at': summary.aggregatedAt,
+    'mentallam.aggregate_folds': summary.foldsAggregated.join(','),
+  };
+  if (summary.bestFold !== null) {
+    tags['mentallam.best_fold'] = String(summary.bestFold.fold);
+    if (summary.bestFold.runId !== null)
+      tags['mentallam.best_fold_run_id'] = summary.bestFold.runId;
+  }
+  await client.logBatch(parentRunId, { metrics: parentRunMetrics(summary), tags });
+  await client.uploadArtifact(parentRunId, files.summaryJson);
+  await client.uploadArtifact(parentRunId, files.summaryMd);
+  if (files.thresholdsJson !== null) await client.uploadArtifact(parentRunId, files.thresholdsJson);
+  await client.uploadArtifact(parentRunId, files.reportHtml);
+  for (const plot of files.plots) await client.uploadArtifact(parentRunId, plot, 'plots');
+}
+
+/**
+ * Aggregates the folds of one cross-validation run. With a run directory the folds are read from
+ * disk; with a parent run id they are fetched from MLflow, and when MLflow cannot be reached the
+ * run directory naming that parent is looked for under `searchRoot`.
+ */
+export async function aggregate(options: AggregateOptions): Promise<AggregateResult> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger({ env });
+  const logToMlflow = options.logToMlflow ?? true;
+  let tracking: ResolvedTracking | null = null;
+  let downloadDir: string | null = null;
+  try {
+    let source: RunSource;
+    const warnings: string[] = [];
+    if (isRunDirectory(resolve(cwd, options.run))) {
+      source = await readRunDirectory(resolve(cwd, options.run));
+      if (logToMlflow && source.parentRunId !== null) {
+        try {
+          tracking = await connectTracking({
+            trackingUri: preferredTrackingUri(options, env, source.config.trackingUri),
+            cwd,
+            logger,
+            env,
+          });
+          const parent = await tracking.client.getRun(source.parentRunId);
+          source = {
+            ...source,
+            experimentId: parent.info.experimentId,
+            trackingUri: tracking.client.trackingUri,
+          };
+        } catch (error) {
+          if (!isUnreachable(error)) throw error;
+          warnings.push(
+            `MLflow not reachable (${(error as Error).message}): files written locally, nothing logged to run ${source.parentRunId}`,
+          );
+          await tracking?.close();
+          tracking = null;
+        }
+      } else if (logToMlflow) {
+        warnings.push('the run has no MLflow parent run (tracking was disabled): nothing logged');
+      }
+    } else {
+      const parentRunId = options.run.trim();
+      try {
+        tracking = await connectTracking({
+          trackingUri: preferredTrackingUri(options, env, null),
+          cwd,
+          logger,
+          env,
+        });
+        downloadDir = await mkdtemp(join(tmpdir(), 'mentallam-aggregate-'));
+        source = await readFromMlflow(tracking.client, parentRunId, downloadDir, logger);
+      } catch (error) {
+        const notFound = error instanceof MlflowApiError && error.status === 404;
+        if (!isUnreachable(error) && !notFound) throw error;
+        const searchRoot = resolve(cwd, options.searchRoot ?? 'outputs');
+        const runDir = await findRunDirectory(searchRoot, parentRunId);
+        if (runDir === null)
+          throw new Error(
+            `Cannot aggregate run ${parentRunId}: ${(error as Error).message}; and no run directory under ${searchRoot} has a summary.json naming it`,
+            { cause: error },
+          );
+        logger.warn('MLflow unavailable for this run: reading the run directory instead', {
+          runDir,
+          reason: (error as Error).message,
+        });
+        warnings.push(`read from ${runDir}: MLflow unavailable (${(error as Error).message})`);
+        await tracking?.close();
+        tracking = null;
+        source = await readRunDirectory(runDir);
+      }
+    }
+    source = { ...source, warnings: [...source.warnings, ...warnings] };
+
+    const summary = buildSummary(source, options.now);
+    const thresholds = buildInferenceThresholds(summary, source);
+    for (const warning of summary.warnings) logger.warn(warning);
+    const outDir = resolve(
+      cwd,
+      options.outDir ?? source.runDir ?? (await defaultOutDir(source, cwd)),
+    );
+    await mkdir(outDir, { recursive: true });
+    const { plots, files: plotFiles } = await renderPlots(summary, source, join(outDir, 'plots'));
+    const files: AggregateFiles = {
+      summaryJson: join(outDir, 'summary.json'),
+      summaryMd: join(outDir, 'summary.md'),
+      thresholdsJson: thresholds === null ? null : join(outDir, 'thresholds.json'),
+      reportHtml: join(outDir, 'report.html'),
+      plots: plotFiles,
+    };
+    await writeJsonAtomic(files.summaryJson, summary);
+    await writeFileAtomic(files.summaryMd, renderSummaryMarkdown(summary));
+    if (thresholds !== null) await writeJsonAtomic(files.thresholdsJson!, thresholds);
+    await writeFileAtomic(files.reportHtml, renderReportHtml(summary, plots));
+
+    let loggedToMlflow = false;
+    if (logToMlflow && tracking !== null && source.parentRunId !== null) {
+      try {
+        await logToParent(tracking.client, source.parentRunId, summary, files);
+        loggedToMlflow = true;
+      } catch (error) {
+        if (!isUnreachable(error)) throw error;
+        logger.warn('MLflow went away while logging the aggregate: files are written locally', {
+          error: (error as Error).message,
+        });
+      }
+    }
+    logger.info('aggregated', {
+      parentRunId: source.parentRunId,
+      folds: summary.foldsAggregated,
+      outDir,
+      loggedToMlflow,
+    });
+    return {
+      parentRunId: source.parentRunId,
+      outDir,
+      summary,
+      thresholds,
+      files,
+      loggedToMlflow,
+      source: source.kind,
+    };
+  } finally {
+    await tracking?.close();
+    if (downloadDir !== null) await rm(downloadDir, { recursive: true, force: true });
+  }
+}
