@@ -1,0 +1,173 @@
+// Test fixtures for inference: a tiny trained tokenizer in a "base model" directory, adapters and
+// run directories in the training layout, and a fake model whose score is a pure function of the
+// unpadded ids and the loaded adapter (so batching and padding cannot change it).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+
+import { Command, CommanderError } from 'commander';
+
+import { configToYaml, loadConfig, type Config } from '../../../src/config/index.js';
+import { trainTinyTokenizer } from '../../../src/data/index.js';
+import type {
+  InferenceModel,
+  LoadModelSpec,
+  ModelLoader,
+} from '../../../src/engine/infer/index.js';
+import type { ModelBatch } from '../../../src/engine/examples.js';
+
+export const corpus = [
+  'I cannot sleep at night and I wake up tired every morning',
+  'Nothing is fun anymore, I stopped playing music and seeing friends',
+  'I feel worthless and guilty about everything I do',
+  'post: criterion: Does the post match the criterion description? Output yes or no',
+  'The person feels down, empty or without hope for much of the day on most days',
+  'I have no energy and I am tired all the time, even small tasks wear me out',
+];
+
+/** A base model directory holding only what inference reads besides the weights. */
+export async function makeBaseDir(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const { vocabSize } = await trainTinyTokenizer({
+    corpus: [...corpus, ...corpus],
+    vocabSize: 400,
+    outDir: dir,
+  });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ vocab_size: vocabSize }));
+  return dir;
+}
+
+/** An adapter in peft's layout; the fake model reads its "weights" file as a score offset. */
+export function makeAdapter(dir: string, baseDir: string, offset: number): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'adapter_config.json'),
+    JSON.stringify({
+      peft_type: 'LORA',
+      task_type: 'SEQ_CLS',
+      use_dora: true,
+      r: 4,
+      lora_alpha: 8,
+      lora_dropout: 0.05,
+      target_modules: ['v_proj', 'q_proj'],
+      use_rslora: false,
+      base_model_name_or_path: baseDir,
+    }),
+  );
+  writeFileSync(join(dir, 'adapter_model.safetensors'), String(offset));
+  return dir;
+}
+
+export function thresholdsFile(global: number, perCriterion: Record<string, number> = {}) {
+  return JSON.stringify({ global, perCriterion, fellBack: [] });
+}
+
+/** A run directory like trainFolds writes: config.yaml, fold_i/{best_adapter, thresholds.json}. */
+export function makeRunDir(
+  runDir: string,
+  baseDir: string,
+  config: Config,
+  folds: { offset: number; threshold: number; f1: number }[],
+): string {
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'config.yaml'), configToYaml(config));
+  folds.forEach((fold, i) => {
+    makeAdapter(join(runDir, `fold_${i}`, 'best_adapter'), baseDir, fold.offset);
+    writeFileSync(join(runDir, `fold_${i}`, 'thresholds.json'), thresholdsFile(fold.threshold));
+  });
+  writeFileSync(
+    join(runDir, 'summary.json'),
+    JSON.stringify({
+      folds: folds.map((f, i) => ({ fold: i, runId: null, testMetrics: { test_f1: f.f1 } })),
+    }),
+  );
+  return runDir;
+}
+
+export interface FakeModelLog {
+  loads: LoadModelSpec[];
+  adapters: string[];
+  merges: number;
+  batches: { batchSize: number; seqLen: number }[];
+  disposed: number;
+}
+
+/** sigmoid(f(ids) + offset): deterministic, independent of padding and batch composition. */
+export function fakeScore(ids: readonly number[], offset: number): number {
+  let h = 0;
+  for (const id of ids) h = (h * 31 + id) % 1009;
+  return 1 / (1 + Math.exp(-((h - 504) / 200 + offset)));
+}
+
+export function fakeLoader(log: FakeModelLog = newLog()): ModelLoader {
+  return async (spec) => {
+    log.loads.push(spec);
+    let offset = 0;
+    const model: InferenceModel = {
+      async loadAdapter(dir: string) {
+        log.adapters.push(dir);
+        offset = Number(readFileSync(join(dir, 'adapter_model.safetensors'), 'utf8'));
+      },
+      merge() {
+        log.merges += 1;
+      },
+      async predictProba(batch: ModelBatch) {
+        log.batches.push({ batchSize: batch.batchSize, seqLen: batch.seqLen });
+        const out = new Float32Array(batch.batchSize);
+        for (let b = 0; b < batch.batchSize; b++) {
+          const ids: number[] = [];
+          for (let t = 0; t < batch.seqLen; t++) {
+            if (batch.attentionMask[b * batch.seqLen + t])
+              ids.push(batch.inputIds[b * batch.seqLen + t]!);
+          }
+          out[b] = fakeScore(ids, offset);
+        }
+        return out;
+      },
+      dispose() {
+        log.disposed += 1;
+      },
+    };
+    return model;
+  };
+}
+
+export function newLog(): FakeModelLog {
+  return { loads: [], adapters: [], merges: 0, batches: [], disposed: 0 };
+}
+
+export async function testConfig(overrides: string[] = []): Promise<Config> {
+  return (
+    await loadConfig({
+      overrides: ['logging.mlflow.enabled=false', 'logging.level=error', ...overrides],
+      env: {},
+    })
+  ).config;
+}
+
+export function captureIo() {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const stdin = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (c: Buffer) => out.push(c.toString()));
+  stderr.on('data', (c: Buffer) => err.push(c.toString()));
+  return {
+    io: { stdout, stderr, stdin, env: { MENTALLAM_LOG_LEVEL: 'error' } as NodeJS.ProcessEnv },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
+}
+
+/** Runs a program the way runCli does: CommanderError -> its code (2 for usage), Error -> 1. */
+export async function runProgram(program: Command, argv: string[], stderr: NodeJS.WritableStream) {
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    stderr.write(`mentallam: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
