@@ -57,6 +57,9 @@ export function plotFoldMetricBars(
       }))
       .filter((p) => Number.isFinite(p.value)),
   );
+  // MCC can be negative: the axis starts at 0 unless a value (or whisker) is below it.
+  const lowest = Math.min(0, ...means.map((m) => m.lower), ...points.map((p) => p.value));
+  const low = lowest >= 0 ? 0 : Math.floor(lowest * 10) / 10;
   const x = {
     field: 'metric',
     type: 'nominal' as const,
@@ -75,10 +78,10 @@ export function plotFoldMetricBars(
     layer: [
       {
         data: { values: means },
-        mark: { type: 'bar', color: '#9ecae1' },
+        mark: { type: 'bar', color: '#9ecae1', width: { band: 0.8 } },
         encoding: {
           x,
-          y: { field: 'mean', type: 'quantitative', title: 'Value', scale: { domain: [-0.2, 1] } },
+          y: { field: 'mean', type: 'quantitative', title: 'Value', scale: { domain: [low, 1] } },
         },
       },
       {
@@ -102,6 +105,8 @@ export function plotFoldMetricBars(
         },
       },
     ],
+    // The fold dots spread within each band; the bars and whiskers keep the whole band.
+    resolve: { scale: { xOffset: 'independent' } },
     config: { legend: { orient: 'bottom', direction: 'horizontal' } },
   } as unknown as PlotSpec;
 }
