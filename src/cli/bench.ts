@@ -10,7 +10,7 @@ import { loadConfig } from '../config/index.js';
 import { bench } from '../engine/bench/index.js';
 import { InferUsageError, ModelResolutionError } from '../engine/infer/index.js';
 import { createLogger } from '../infra/index.js';
-import { usageExit } from './infer.js';
+import { usageExit, type CommandDefaults } from './infer.js';
 import { addOverrideOptions, type CliIo } from './program.js';
 
 interface BenchCliOptions {
@@ -40,7 +40,7 @@ function integers(name: string, text: string): number[] {
 export function registerBenchCommand(
   program: Command,
   io: CliIo,
-  defaults: { configDir?: string } = {},
+  defaults: CommandDefaults = {},
 ): Command {
   const command = addOverrideOptions(program.command('bench'))
     .description('CPU latency of the classifier on synthetic inputs (p50/p95/p99 per length)')
@@ -75,6 +75,8 @@ export function registerBenchCommand(
           config,
           env: io.env,
           logger,
+          ...(defaults.loadModel ? { loadModel: defaults.loadModel } : {}),
+          ...(defaults.now ? { now: defaults.now } : {}),
           ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}),
           ...(options.run !== undefined ? { run: options.run } : {}),
           ...(options.model !== undefined ? { model: options.model } : {}),

@@ -16,10 +16,18 @@ import {
   InferUsageError,
   ModelResolutionError,
   type InferResult,
+  type ModelLoader,
   type Prediction,
 } from '../engine/infer/index.js';
 import { createLogger } from '../infra/index.js';
 import { addOverrideOptions, exitCodes, type CliIo } from './program.js';
+
+/** Defaults and test seams: the model loader and the clock replace the native ones in tests. */
+export interface CommandDefaults {
+  configDir?: string;
+  loadModel?: ModelLoader;
+  now?: () => number;
+}
 
 interface InferCliOptions {
   override: string[];
@@ -91,7 +99,7 @@ function summaryLine(result: InferResult): string {
 export function registerInferCommand(
   program: Command,
   io: CliIo,
-  defaults: { configDir?: string } = {},
+  defaults: CommandDefaults = {},
 ): Command {
   const command = addOverrideOptions(program.command('infer'))
     .description(
@@ -156,6 +164,8 @@ export function registerInferCommand(
           config,
           env: io.env,
           logger,
+          ...(defaults.loadModel ? { loadModel: defaults.loadModel } : {}),
+          ...(defaults.now ? { now: defaults.now } : {}),
           ...(options.checkpoint !== undefined ? { checkpoint: options.checkpoint } : {}),
           ...(options.run !== undefined ? { run: options.run } : {}),
           ...(options.model !== undefined ? { model: options.model } : {}),

@@ -5,7 +5,7 @@
  * reads real time.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { loadConfig, type Config } from '../../config/index.js';
@@ -359,6 +359,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
       outDir,
       files: [],
     };
+    await mkdir(outDir, { recursive: true });
     const jsonPath = join(outDir, 'bench.json');
     await writeJsonAtomic(jsonPath, {
       summaries,

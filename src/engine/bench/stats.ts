@@ -114,7 +114,8 @@ export function latencyHistogramSpec(
             ]
           : [histogramLayer],
     },
-    resolve: { scale: { x: 'independent', y: 'independent' } },
+    // One latency axis for every length, so the panels compare at a glance and share the limit.
+    resolve: { scale: { x: 'shared', y: 'independent' } },
   };
   return spec as unknown as PlotSpec;
 }
