@@ -54,8 +54,7 @@ export interface AggregateOptions {
 export interface AggregateFiles {
   summaryJson: string;
   summaryMd: string;
-  /** null when no fold had a validation score to pick the best fold with. */
-  thresholdsJson: string | null;
+  thresholdsJson: string;
   reportHtml: string;
   plots: string[];
 }
@@ -64,7 +63,8 @@ export interface AggregateResult {
   parentRunId: string | null;
   outDir: string;
   summary: AggregateSummary;
-  thresholds: InferenceThresholds | null;
+  /** The run-level thresholds.json (fold_mean). */
+  thresholds: InferenceThresholds;
   files: AggregateFiles;
   loggedToMlflow: boolean;
   /** Where the fold artifacts were read from. */
@@ -193,7 +193,7 @@ export function parentRunMetrics(summary: AggregateSummary): { key: string; valu
     ]),
     ...Object.entries(summary.pooled).map(([key, value]) => ({ key: `pooled_${key}`, value })),
     { key: 'aggregate_folds', value: summary.foldsAggregated.length },
-    ...(summary.bestFold === null ? [] : [{ key: 'best_fold', value: summary.bestFold.fold }]),
+    ...(summary.bestFold === null ? [] : [{ key: 'best_fold', value: summary.bestFold }]),
     { key: 'pooled_ece', value: summary.calibration.ece },
   ];
 }
@@ -209,15 +209,15 @@ async function logToParent(
     'mentallam.aggregated_at': summary.aggregatedAt,
     'mentallam.aggregate_folds': summary.foldsAggregated.join(','),
   };
-  if (summary.bestFold !== null) {
-    tags['mentallam.best_fold'] = String(summary.bestFold.fold);
-    if (summary.bestFold.runId !== null)
-      tags['mentallam.best_fold_run_id'] = summary.bestFold.runId;
+  const best = summary.bestFoldSelection;
+  if (best !== null) {
+    tags['mentallam.best_fold'] = String(best.fold);
+    if (best.runId !== null) tags['mentallam.best_fold_run_id'] = best.runId;
   }
   await client.logBatch(parentRunId, { metrics: parentRunMetrics(summary), tags });
   await client.uploadArtifact(parentRunId, files.summaryJson);
   await client.uploadArtifact(parentRunId, files.summaryMd);
-  if (files.thresholdsJson !== null) await client.uploadArtifact(parentRunId, files.thresholdsJson);
+  await client.uploadArtifact(parentRunId, files.thresholdsJson);
   await client.uploadArtifact(parentRunId, files.reportHtml);
   for (const plot of files.plots) await client.uploadArtifact(parentRunId, plot, 'plots');
 }
@@ -298,7 +298,7 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
     source = { ...source, warnings: [...source.warnings, ...warnings] };
 
     const summary = buildSummary(source, options.now);
-    const thresholds = buildInferenceThresholds(summary, source);
+    const thresholds = buildInferenceThresholds(summary, source, 'fold_mean')!;
     for (const warning of summary.warnings) logger.warn(warning);
     const outDir = resolve(
       cwd,
@@ -309,13 +309,13 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
     const files: AggregateFiles = {
       summaryJson: join(outDir, 'summary.json'),
       summaryMd: join(outDir, 'summary.md'),
-      thresholdsJson: thresholds === null ? null : join(outDir, 'thresholds.json'),
+      thresholdsJson: join(outDir, 'thresholds.json'),
       reportHtml: join(outDir, 'report.html'),
       plots: plotFiles,
     };
     await writeJsonAtomic(files.summaryJson, summary);
     await writeFileAtomic(files.summaryMd, renderSummaryMarkdown(summary));
-    if (thresholds !== null) await writeJsonAtomic(files.thresholdsJson!, thresholds);
+    await writeJsonAtomic(files.thresholdsJson, thresholds);
     await writeFileAtomic(files.reportHtml, renderReportHtml(summary, plots));
 
     let loggedToMlflow = false;

@@ -14,6 +14,7 @@ export {
   summarizeThresholds,
 } from './compute.js';
 export {
+  asBestFoldThresholds,
   buildInferenceThresholds,
   buildSummary,
   runUrl,
@@ -21,7 +22,7 @@ export {
   thresholdsSchema,
   validateInferenceThresholds,
 } from './summary.js';
-export type { AggregateSummary, InferenceThresholds } from './summary.js';
+export type { AggregateSummary, BestFoldThresholds, InferenceThresholds } from './summary.js';
 export { renderReportHtml, renderSummaryMarkdown } from './report.js';
 export {
   childRuns,

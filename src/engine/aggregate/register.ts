@@ -14,7 +14,9 @@ import { downloadOptional, isRunDirectory } from './sources.js';
 import { formatNumber } from './report.js';
 import {
   mentallamVersion,
+  asBestFoldThresholds,
   validateInferenceThresholds,
+  type BestFoldThresholds,
   type AggregateSummary,
   type InferenceThresholds,
 } from './summary.js';
@@ -101,9 +103,10 @@ async function aggregateOf(
       if (
         thresholds.provenance.parentRunId === parentRunId &&
         summary.schema !== undefined &&
-        summary.bestFold?.fold === thresholds.fold
+        thresholds.bestFold !== null &&
+        summary.bestFold === thresholds.bestFold.fold
       )
-        return { thresholds, summary };
+        return { thresholds: asBestFoldThresholds(thresholds), summary };
     } catch (error) {
       logger.warn('the attached aggregate is not usable; aggregating again', {
         error: (error as Error).message,
@@ -120,27 +123,25 @@ async function aggregateOf(
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.env === undefined ? {} : { env: options.env }),
   });
-  if (result.thresholds === null)
-    throw new Error(
-      `Run ${parentRunId} has no best fold (no fold reports a validation score): nothing to register`,
-    );
-  return { thresholds: result.thresholds, summary: result.summary };
+  return { thresholds: asBestFoldThresholds(result.thresholds), summary: result.summary };
 }
 
 function versionTags(
   thresholds: InferenceThresholds,
+  best: BestFoldThresholds,
   summary: AggregateSummary,
   thresholdsSha: string,
 ): Record<string, string> {
   const p = thresholds.provenance;
+  const selection = best.selection;
   const tags: Record<string, string> = {
     'mentallam.parent_run_id': p.parentRunId ?? '',
-    'mentallam.fold': String(thresholds.fold),
-    'mentallam.child_run_id': p.bestFoldRunId ?? '',
+    'mentallam.fold': String(best.fold),
+    'mentallam.child_run_id': best.runId ?? '',
     'mentallam.dataset_hash': p.datasetHash ?? 'unknown',
     'mentallam.config_hash': p.configHash,
     'mentallam.thresholds_sha256': thresholdsSha,
-    'mentallam.selection': `validation ${p.selection.metric} (${p.selection.mode}) = ${formatNumber(p.selection.value, 6)}`,
+    'mentallam.selection': `validation ${selection.metric} (${selection.mode}) = ${formatNumber(selection.value, 6)}`,
     'mentallam.base_model': p.baseModel.name ?? 'unknown',
     'mentallam.version': mentallamVersion(),
   };
@@ -153,8 +154,8 @@ function versionTags(
   metric('mean_test_f1', summary.acrossFolds?.test_f1?.mean);
   metric('std_test_f1', summary.acrossFolds?.test_f1?.std);
   metric('mean_test_macro_f1', summary.acrossFolds?.test_macro_f1?.mean);
-  metric(`fold_validation_${p.selection.metric}`, p.selection.value);
-  const foldEntry = summary.folds?.find((f) => f.fold === thresholds.fold);
+  metric(`fold_validation_${selection.metric}`, selection.value);
+  const foldEntry = summary.folds?.find((f) => f.fold === best.fold);
   const foldTest = (foldEntry?.testMetrics ?? {}) as Record<string, unknown>;
   if (typeof foldTest.test_f1 === 'number') metric('fold_test_f1', foldTest.test_f1);
   return tags;
@@ -189,9 +190,10 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
       options,
       logger,
     );
-    const childRunId = thresholds.provenance.bestFoldRunId;
+    const best = thresholds.bestFold!;
+    const childRunId = best.runId;
     if (childRunId === null)
-      throw new Error(`The best fold ${thresholds.fold} of run ${parentRunId} has no MLflow run`);
+      throw new Error(`The best fold ${best.fold} of run ${parentRunId} has no MLflow run`);
 
     // Stage: adapter files at the root (peft loads the directory as is), provenance beside them.
     const modelDir = join(stageDir, registeredModelPath);
@@ -232,7 +234,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
       path: thresholds.provenance.baseModel.path,
       adapterFormat: 'peft (adapter_config.json + adapter_model.safetensors)',
       parentRunId,
-      fold: thresholds.fold,
+      fold: best.fold,
       foldRunId: childRunId,
       datasetHash: thresholds.provenance.datasetHash,
       configHash: thresholds.provenance.configHash,
@@ -240,7 +242,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
     await client.uploadArtifacts(parentRunId, modelDir, registeredModelPath);
 
     const thresholdsSha = await sha256File(join(modelDir, 'thresholds.json'));
-    const tags = versionTags(thresholds, summary, thresholdsSha);
+    const tags = versionTags(thresholds, best, summary, thresholdsSha);
     await client.createRegisteredModel(name, {
       description:
         'MentaLLaMA DoRA adapter classifying (post, DSM-5 criterion) pairs; thresholds.json beside the adapter.',
@@ -261,7 +263,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
         runId: parentRunId,
         artifactPath: registeredModelPath,
         tags,
-        description: `Fold ${thresholds.fold} of run ${parentRunId} (best on validation ${thresholds.provenance.selection.metric}).`,
+        description: `Fold ${best.fold} of run ${parentRunId} (best on validation ${best.selection.metric}).`,
       });
     await client.setModelAlias(name, alias, version.version);
     const modelUri = `models:/${name}@${alias}`;
@@ -278,7 +280,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
       modelUri,
       source: version.source,
       parentRunId,
-      bestFold: thresholds.fold,
+      bestFold: best.fold,
       bestFoldRunId: childRunId,
       datasetHash: thresholds.provenance.datasetHash,
       configHash: thresholds.provenance.configHash,

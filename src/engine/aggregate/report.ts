@@ -58,7 +58,7 @@ export function renderSummaryMarkdown(summary: AggregateSummary): string {
   lines.push(`- Config hash: \`${summary.configHash}\``);
   lines.push(`- Folds aggregated: ${folds.join(', ')}${summary.complete ? '' : ' (INCOMPLETE)'}`);
   lines.push(`- Aggregated at: ${summary.aggregatedAt}`);
-  const best = summary.bestFold;
+  const best = summary.bestFoldSelection;
   lines.push(
     best === null
       ? '- Best fold: none (no validation score)'
@@ -192,7 +192,7 @@ function table(headers: string[], rows: string[][], footer: string[][] = []): st
 /** One HTML page: headline, tables, inline SVG plots, checks. No script, no external resource. */
 export function renderReportHtml(summary: AggregateSummary, plots: readonly ReportPlot[]): string {
   const metrics = shownMetrics(summary);
-  const best = summary.bestFold;
+  const best = summary.bestFoldSelection;
   const criteria = Object.keys(summary.thresholdSummary.perCriterion);
   const t = summary.thresholdSummary;
   const facts: [string, string][] = [

@@ -60,7 +60,10 @@ export interface AggregateSummary {
   foldsAggregated: number[];
   /** Every planned fold is present. */
   complete: boolean;
-  bestFold: BestFold | null;
+  /** The best fold's index (what `mentallam infer --run` uses); null when none has a validation score. */
+  bestFold: number | null;
+  /** How it was picked: on the VALIDATION value of the early-stopping metric, never on test. */
+  bestFoldSelection: BestFold | null;
   thresholdSummary: ThresholdSummary;
   perCriterion: CriterionRow[];
   calibration: Calibration;
@@ -71,28 +74,39 @@ export interface AggregateSummary {
   warnings: string[];
 }
 
-/** thresholds.json at the run level: what `mentallam infer` reads. */
+/** The best fold's own thresholds and how the fold was picked. */
+export interface BestFoldThresholds {
+  fold: number;
+  runId: string | null;
+  global: number;
+  perCriterion: Record<string, number>;
+  /** Criteria that had too few validation positives and use the fold's global threshold. */
+  fellBack: string[];
+  selection: { metric: string; mode: 'max' | 'min'; on: 'validation'; value: number };
+}
+
+/**
+ * thresholds.json, read by `mentallam infer` (its top-level `global` / `perCriterion`). The
+ * run-level file serves the fold ensemble (`source: 'fold_mean'`); the copy registered beside the
+ * best fold's adapter serves that adapter (`source: 'best_fold'`). Both carry both tables.
+ */
 export interface InferenceThresholds {
   schema: typeof thresholdsSchema;
   /** Predict 1 when probability >= threshold. */
   decisionRule: 'score >= threshold';
-  /** Whose thresholds `global` / `perCriterion` are: the best fold's, matching the registered adapter. */
-  source: 'best_fold';
-  fold: number;
+  source: 'fold_mean' | 'best_fold';
   global: number;
   perCriterion: Record<string, number>;
-  /** Criteria that had too few validation positives and use the global threshold. */
-  fellBack: string[];
-  /** For `inference.ensemble`: the mean of the fold thresholds (not tuned on ensemble scores). */
-  ensemble: { global: number; perCriterion: Record<string, number>; note: string };
+  bestFold: BestFoldThresholds | null;
+  /** Per criterion the mean over folds of (its threshold, else the fold's global one). */
+  foldMean: { global: number; perCriterion: Record<string, number>; note: string };
   folds: ThresholdSummary['perFold'];
   acrossFolds: { global: ThresholdStats; perCriterion: Record<string, ThresholdStats> };
   provenance: {
     parentRunId: string | null;
     childRunIds: Record<string, string | null>;
-    bestFold: number;
+    bestFold: number | null;
     bestFoldRunId: string | null;
-    selection: { metric: string; mode: 'max' | 'min'; on: 'validation'; value: number };
     datasetHash: string | null;
     /** sha256 of the run's config.yaml bytes. */
     configHash: string;
@@ -185,7 +199,8 @@ export function buildSummary(source: RunSource, now: Date = new Date()): Aggrega
     configHash: configHash(source.configYaml),
     foldsAggregated: folds.map((fold) => fold.fold),
     complete: checks.missingFolds.length === 0,
-    bestFold,
+    bestFold: bestFold === null ? null : bestFold.fold,
+    bestFoldSelection: bestFold,
     thresholdSummary: summarizeThresholds(folds),
     perCriterion: criterionRows(pooled),
     calibration: calibrationCurve(labels, scores, 10),
@@ -200,28 +215,64 @@ export function buildSummary(source: RunSource, now: Date = new Date()): Aggrega
   };
 }
 
-/** The inference thresholds (best fold's) with provenance; null when no best fold exists. */
+/** The mean over folds of each criterion's threshold (the fold's global one where it has none). */
+function foldMeanThresholds(perFold: ThresholdSummary['perFold']): {
+  global: number;
+  perCriterion: Record<string, number>;
+} {
+  const ids = [...new Set(perFold.flatMap((f) => Object.keys(f.perCriterion)))].sort((a, b) =>
+    a.localeCompare(b, 'en', { numeric: true }),
+  );
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+  return {
+    global: mean(perFold.map((f) => f.global)),
+    perCriterion: Object.fromEntries(
+      ids.map((id) => [id, mean(perFold.map((f) => f.perCriterion[id] ?? f.global))]),
+    ),
+  };
+}
+
+/**
+ * thresholds.json with provenance. `source: 'fold_mean'` (the run-level file, used for the fold
+ * ensemble) or `'best_fold'` (beside the registered best-fold adapter; null without a best fold).
+ */
 export function buildInferenceThresholds(
   summary: AggregateSummary,
   source: RunSource,
+  kind: InferenceThresholds['source'] = 'fold_mean',
 ): InferenceThresholds | null {
-  const best = summary.bestFold;
-  if (best === null) return null;
-  const bestEntry = summary.thresholdSummary.perFold.find((entry) => entry.fold === best.fold)!;
+  const best = summary.bestFoldSelection;
+  if (kind === 'best_fold' && best === null) return null;
+  const bestEntry =
+    best === null ? undefined : summary.thresholdSummary.perFold.find((e) => e.fold === best.fold);
+  const bestFold: BestFoldThresholds | null =
+    best === null || bestEntry === undefined
+      ? null
+      : {
+          fold: best.fold,
+          runId: best.runId,
+          global: bestEntry.global,
+          perCriterion: { ...bestEntry.perCriterion },
+          fellBack: [...bestEntry.fellBack],
+          selection: {
+            metric: best.metric,
+            mode: best.mode,
+            on: 'validation',
+            value: best.validationValue,
+          },
+        };
+  const foldMean = foldMeanThresholds(summary.thresholdSummary.perFold);
+  const chosen = kind === 'best_fold' ? bestFold! : foldMean;
   return {
     schema: thresholdsSchema,
     decisionRule: 'score >= threshold',
-    source: 'best_fold',
-    fold: best.fold,
-    global: bestEntry.global,
-    perCriterion: { ...bestEntry.perCriterion },
-    fellBack: [...bestEntry.fellBack],
-    ensemble: {
-      global: summary.thresholdSummary.global.mean,
-      perCriterion: Object.fromEntries(
-        Object.entries(summary.thresholdSummary.perCriterion).map(([id, s]) => [id, s.mean]),
-      ),
-      note: 'mean of the fold thresholds; not tuned on the averaged probabilities of the ensemble',
+    source: kind,
+    global: chosen.global,
+    perCriterion: { ...chosen.perCriterion },
+    bestFold,
+    foldMean: {
+      ...foldMean,
+      note: 'mean of the fold thresholds: none was tuned on the averaged probabilities of the ensemble',
     },
     folds: summary.thresholdSummary.perFold,
     acrossFolds: {
@@ -231,14 +282,8 @@ export function buildInferenceThresholds(
     provenance: {
       parentRunId: summary.parentRunId,
       childRunIds: Object.fromEntries(summary.childRuns.map((c) => [String(c.fold), c.runId])),
-      bestFold: best.fold,
-      bestFoldRunId: best.runId,
-      selection: {
-        metric: best.metric,
-        mode: best.mode,
-        on: 'validation',
-        value: best.validationValue,
-      },
+      bestFold: best?.fold ?? null,
+      bestFoldRunId: best?.runId ?? null,
       datasetHash: summary.datasetHash,
       configHash: summary.configHash,
       baseModel: { name: source.config.modelName, path: source.config.modelPath },
@@ -246,6 +291,19 @@ export function buildInferenceThresholds(
       mentallamVersion: mentallamVersion(),
       createdAt: summary.aggregatedAt,
     },
+  };
+}
+
+/** The same file for the best fold's adapter alone: its own thresholds at the top level. */
+export function asBestFoldThresholds(thresholds: InferenceThresholds): InferenceThresholds {
+  const best = thresholds.bestFold;
+  if (best === null)
+    throw new Error('no best fold (no fold reports a validation score): nothing to register');
+  return {
+    ...thresholds,
+    source: 'best_fold',
+    global: best.global,
+    perCriterion: { ...best.perCriterion },
   };
 }
 
@@ -264,13 +322,17 @@ export function validateInferenceThresholds(value: unknown): InferenceThresholds
     throw new Error(`${where}: perCriterion is missing`);
   for (const [id, threshold] of Object.entries(t.perCriterion))
     if (!inRange(threshold)) throw new Error(`${where}: perCriterion.${id} must be in [0, 1]`);
-  if (typeof t.fold !== 'number') throw new Error(`${where}: fold is missing`);
+  if (t.source !== 'fold_mean' && t.source !== 'best_fold')
+    throw new Error(`${where}: source must be fold_mean or best_fold`);
+  if (t.source === 'best_fold' && (t.bestFold === null || t.bestFold === undefined))
+    throw new Error(`${where}: source best_fold without a bestFold table`);
   const p = t.provenance;
   if (p === undefined) throw new Error(`${where}: provenance is missing`);
   if (typeof p.configHash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(p.configHash))
     throw new Error(`${where}: provenance.configHash must be sha256:<64 hex>`);
   if (typeof p.createdAt !== 'string' || Number.isNaN(Date.parse(p.createdAt)))
     throw new Error(`${where}: provenance.createdAt must be an ISO date`);
-  if (p.bestFold !== t.fold) throw new Error(`${where}: provenance.bestFold differs from fold`);
+  if ((t.bestFold?.fold ?? null) !== p.bestFold)
+    throw new Error(`${where}: provenance.bestFold differs from bestFold.fold`);
   return t as InferenceThresholds;
 }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   aggregate,
+  asBestFoldThresholds,
   calibrationCurve,
   parseConfigView,
   selectBestFold,
@@ -10,6 +11,7 @@ import {
   type AggregateSummary,
   type FoldArtifacts,
 } from '../../../src/engine/aggregate/index.js';
+import { parseThresholds } from '../../../src/engine/infer/thresholds.js';
 import { createLogger } from '../../../src/infra/index.js';
 import {
   configYaml,
@@ -76,7 +78,8 @@ describe('aggregate on a hand-computed three-fold run directory', () => {
 
   test('best fold is picked on VALIDATION, not on test', () => {
     // fold 0 has the best validation F1 (0.95) and the worst test F1 (0.5): it is still chosen.
-    expect(summary.bestFold).toEqual({
+    expect(summary.bestFold).toBe(0);
+    expect(summary.bestFoldSelection).toEqual({
       fold: 0,
       runId: null,
       metric: 'f1',
@@ -147,31 +150,48 @@ describe('aggregate on a hand-computed three-fold run directory', () => {
     expect(onDisk.pooled.f1).toBeCloseTo(5 / 7, 12);
   });
 
-  test("thresholds.json: the best fold's thresholds with provenance", () => {
+  test("thresholds.json: fold-mean thresholds for the ensemble, the best fold's beside, provenance", () => {
     const written = JSON.parse(readFileSync(join(dir, 'thresholds.json'), 'utf8'));
     const t = validateInferenceThresholds(written);
     expect(t).toMatchObject({
       schema: 'mentallam.thresholds/v1',
       decisionRule: 'score >= threshold',
-      source: 'best_fold',
-      fold: 0,
-      global: 0.5,
-      perCriterion: { A1: 0.5, A2: 0.4 },
-      fellBack: [],
+      source: 'fold_mean',
+      bestFold: {
+        fold: 0,
+        runId: null,
+        global: 0.5,
+        perCriterion: { A1: 0.5, A2: 0.4 },
+        fellBack: [],
+        selection: { metric: 'f1', mode: 'max', on: 'validation', value: 0.95 },
+      },
     });
-    expect(t.ensemble.global).toBeCloseTo(1.4 / 3, 12);
-    expect(t.ensemble.perCriterion.A2).toBeCloseTo(1.3 / 3, 12);
+    // global (0.5 + 0.6 + 0.3) / 3; A2 (0.4 + 0.6 + 0.3) / 3
+    expect(t.global).toBeCloseTo(1.4 / 3, 12);
+    expect(t.perCriterion.A1).toBeCloseTo(1.4 / 3, 12);
+    expect(t.perCriterion.A2).toBeCloseTo(1.3 / 3, 12);
+    expect(t.foldMean.perCriterion).toEqual(t.perCriterion);
+    expect(t.folds.map((f) => f.global)).toEqual([0.5, 0.6, 0.3]);
     expect(t.provenance).toMatchObject({
       parentRunId: null,
       childRunIds: { '0': null, '1': null, '2': null },
       bestFold: 0,
       bestFoldRunId: null,
-      selection: { metric: 'f1', mode: 'max', on: 'validation', value: 0.95 },
       datasetHash,
       configHash: `sha256:${createHash('sha256').update(configYaml).digest('hex')}`,
       baseModel: { name: 'tiny-llama', path: 'models/tiny-llama' },
       createdAt: now.toISOString(),
     });
+    // The registered copy: the best fold's own thresholds at the top level.
+    const registered = validateInferenceThresholds(asBestFoldThresholds(t));
+    expect(registered).toMatchObject({
+      source: 'best_fold',
+      global: 0.5,
+      perCriterion: { A1: 0.5, A2: 0.4 },
+    });
+    // mentallam infer reads the top-level global / perCriterion of either file.
+    expect(parseThresholds(registered, 'registered').perCriterion).toEqual({ A1: 0.5, A2: 0.4 });
+    expect(parseThresholds(t, 'run').global).toBeCloseTo(1.4 / 3, 12);
   });
 
   test('summary.md and report.html: tables, inline SVG, no URL or external resource', () => {
