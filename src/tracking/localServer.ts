@@ -248,14 +248,21 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   }
 
   let stopped = false;
+  // Pids this handle sent SIGTERM to, so stop() can wait for them to exit.
+  const stopping: number[] = [];
   const leaveSync = () => {
     if (stopped) return;
     stopped = true;
     rmSync(join(usersDir, userFile), { force: true });
     if (liveUsers(usersDir).length > 0) return;
+    // The last user out stops the server registered now, which may have replaced ours (restart).
     const current = readInfo(workDir);
-    if (current?.pid === info.pid) rmSync(join(workDir, serverInfoFileName), { force: true });
-    killGroup(info.pid, 'SIGTERM');
+    rmSync(join(workDir, serverInfoFileName), { force: true });
+    for (const pid of new Set([info.pid, current?.pid])) {
+      if (pid === undefined || !isAlive(pid)) continue;
+      killGroup(pid, 'SIGTERM');
+      stopping.push(pid);
+    }
   };
   const onExit = () => leaveSync();
   process.on('exit', onExit);
@@ -285,9 +292,8 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       }
       // Wait for the port to close so a restart on the same port (tests, next invocation) works.
       const deadline = Date.now() + 15_000;
-      while (isAlive(info.pid) && liveUsers(usersDir).length === 0 && Date.now() < deadline)
-        await sleep(100);
-      if (isAlive(info.pid) && liveUsers(usersDir).length === 0) killGroup(info.pid, 'SIGKILL');
+      while (stopping.some(isAlive) && Date.now() < deadline) await sleep(100);
+      for (const pid of stopping.filter(isAlive)) killGroup(pid, 'SIGKILL');
     },
   };
 }

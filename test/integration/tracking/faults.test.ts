@@ -45,8 +45,19 @@ beforeAll(async () => {
 }, serverStartTimeoutMs + 10_000);
 
 afterAll(async () => {
-  for (const instance of started.reverse()) await instance.stop();
+  for (const instance of [...started].reverse()) await instance.stop();
+  // The restarted server replaced the killed one: the last user out must stop it, not leak it.
+  for (const instance of started) expect(processAlive(instance.pid)).toBe(false);
 });
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test('server killed mid-logging → spool → restart → replay: every metric exactly once', async () => {
   const client = new MlflowClient({ trackingUri: server.uri, retryPolicy: fastRetry });
