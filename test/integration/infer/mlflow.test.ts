@@ -9,7 +9,7 @@ import { PassThrough, Readable } from 'node:stream';
 
 import { configToYaml, type Config } from '../../../src/config/index.js';
 import { bench } from '../../../src/engine/bench/index.js';
-import { infer, type Prediction } from '../../../src/engine/infer/index.js';
+import { infer } from '../../../src/engine/infer/index.js';
 import {
   MlflowClient,
   startLocalServer,
