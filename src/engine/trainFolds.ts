@@ -319,7 +319,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
       {
         experimentName: config.logging.mlflow.experiment_name,
         runName: `mentallam-${config.data.name}-${config.model.name}`,
-        tags: { ...config.logging.mlflow.tags, ...runTags(config, dataset, classifier.device) },
+        tags: { ...config.logging.mlflow.tags, ...runTags(config, dataset, resolveDevice(config)) },
         params: flattenConfig(config),
         signal: abort.signal,
         logger,
