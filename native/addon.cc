@@ -2,11 +2,16 @@
 // types, and dispatch to worker threads. The computations live in the other files.
 #include <napi.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "async_task.h"
+#include "classifier.h"
 #include "device.h"
 #include "errors.h"
 #include "matmul.h"
@@ -306,12 +311,419 @@ void RegisterCheckpointIo(Napi::Env env, Napi::Object exports) {
 
 // ------------------------------- end of checkpoint I/O bindings -------------------------------
 
+// --------------------------------- Classifier bindings ---------------------------------------
+// A NativeClassifier JS object owns one Classifier. Every computing method runs on a worker
+// thread; one operation at a time per instance (a second one is rejected, naming the first),
+// and dispose() drops the model at once or, when a task is running, when that task ends.
+
+struct ClassifierState {
+  std::shared_ptr<Classifier> model;
+  std::atomic<bool> busy{false};
+  std::atomic<bool> disposed{false};
+  std::string busy_with;  // read and written on the JS thread only
+};
+
+// Clears the busy flag when a worker task ends, however it ends.
+struct BusyRelease {
+  std::shared_ptr<ClassifierState> state;
+  ~BusyRelease() { state->busy = false; }
+};
+
+int64_t ClfInteger(Napi::Env env, Napi::Value value, const std::string& name) {
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, name + " must be an integer");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || number != std::floor(number)) {
+    throw Napi::TypeError::New(env, name + " must be an integer");
+  }
+  return static_cast<int64_t>(number);
+}
+
+double ClfNumber(Napi::Env env, Napi::Value value, const std::string& name, double fallback) {
+  if (value.IsUndefined() || value.IsNull()) return fallback;
+  if (!value.IsNumber()) throw Napi::TypeError::New(env, name + " must be a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+bool ClfBool(Napi::Env env, Napi::Value value, const std::string& name, bool fallback) {
+  if (value.IsUndefined() || value.IsNull()) return fallback;
+  if (!value.IsBoolean()) throw Napi::TypeError::New(env, name + " must be a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+bool ClfIsTyped(Napi::Value value, napi_typedarray_type type) {
+  return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == type;
+}
+
+ClassifierOptions ClfOptions(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  auto object = value.As<Napi::Object>();
+  ClassifierOptions options;
+  auto dir = object.Get("modelDir");
+  if (!dir.IsString()) throw Napi::TypeError::New(env, "modelDir must be a string");
+  options.model_dir = dir.As<Napi::String>().Utf8Value();
+  auto dora_value = object.Get("dora");
+  if (!dora_value.IsObject()) throw Napi::TypeError::New(env, "dora must be an object");
+  auto dora = dora_value.As<Napi::Object>();
+  options.dora.r = ClfInteger(env, dora.Get("r"), "dora.r");
+  options.dora.alpha = ClfNumber(env, dora.Get("alpha"), "dora.alpha", options.dora.alpha);
+  options.dora.dropout = ClfNumber(env, dora.Get("dropout"), "dora.dropout", 0);
+  options.dora.use_rslora = ClfBool(env, dora.Get("useRslora"), "dora.useRslora", false);
+  auto targets = dora.Get("targetModules");
+  if (!targets.IsUndefined()) {
+    if (!targets.IsArray()) throw Napi::TypeError::New(env, "dora.targetModules must be an array");
+    auto array = targets.As<Napi::Array>();
+    options.dora.target_modules.clear();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      auto item = array.Get(i);
+      if (!item.IsString()) throw Napi::TypeError::New(env, "dora.targetModules must hold strings");
+      options.dora.target_modules.push_back(item.As<Napi::String>().Utf8Value());
+    }
+  }
+  auto labels = object.Get("numLabels");
+  if (!labels.IsUndefined()) options.num_labels = ClfInteger(env, labels, "numLabels");
+  auto device = object.Get("device");
+  if (device.IsString()) options.device = device.As<Napi::String>().Utf8Value();
+  auto dtype = object.Get("dtype");
+  if (dtype.IsString()) options.dtype = dtype.As<Napi::String>().Utf8Value();
+  options.gradient_checkpointing =
+      ClfBool(env, object.Get("gradientCheckpointing"), "gradientCheckpointing", false);
+  int64_t seed = ClfInteger(env, object.Get("seed"), "seed");
+  if (seed < 0) throw Napi::RangeError::New(env, "seed must be >= 0");
+  options.seed = static_cast<uint64_t>(seed);
+  auto pad = object.Get("padTokenId");
+  if (!pad.IsUndefined() && !pad.IsNull()) {
+    options.pad_token_id = ClfInteger(env, pad, "padTokenId");
+  }
+  return options;
+}
+
+Batch ClfBatch(Napi::Env env, const Classifier& model, Napi::Value value) {
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "batch must be an object");
+  auto object = value.As<Napi::Object>();
+  auto ids = object.Get("inputIds");
+  auto mask = object.Get("attentionMask");
+  if (!ClfIsTyped(ids, napi_int32_array)) {
+    throw Napi::TypeError::New(env, "batch.inputIds must be an Int32Array");
+  }
+  if (!ClfIsTyped(mask, napi_uint8_array)) {
+    throw Napi::TypeError::New(env, "batch.attentionMask must be a Uint8Array");
+  }
+  int64_t batch_size = ClfInteger(env, object.Get("batchSize"), "batch.batchSize");
+  int64_t seq_len = ClfInteger(env, object.Get("seqLen"), "batch.seqLen");
+  if (batch_size < 1 || seq_len < 1) {
+    throw Napi::RangeError::New(env, "batch.batchSize and batch.seqLen must be >= 1");
+  }
+  auto id_array = ids.As<Napi::Int32Array>();
+  auto mask_array = mask.As<Napi::Uint8Array>();
+  size_t cells = static_cast<size_t>(batch_size * seq_len);
+  if (id_array.ElementLength() != cells || mask_array.ElementLength() != cells) {
+    throw Napi::RangeError::New(
+        env, "batch.inputIds and batch.attentionMask must have batchSize * seqLen = " +
+                 std::to_string(cells) + " entries (got " +
+                 std::to_string(id_array.ElementLength()) + " and " +
+                 std::to_string(mask_array.ElementLength()) + ")");
+  }
+  const float* float_labels = nullptr;
+  const int32_t* int_labels = nullptr;
+  auto labels = object.Get("labels");
+  if (!labels.IsUndefined() && !labels.IsNull()) {
+    size_t length = 0;
+    if (ClfIsTyped(labels, napi_float32_array)) {
+      float_labels = labels.As<Napi::Float32Array>().Data();
+      length = labels.As<Napi::Float32Array>().ElementLength();
+    } else if (ClfIsTyped(labels, napi_int32_array)) {
+      int_labels = labels.As<Napi::Int32Array>().Data();
+      length = labels.As<Napi::Int32Array>().ElementLength();
+    } else {
+      throw Napi::TypeError::New(env, "batch.labels must be a Float32Array or an Int32Array");
+    }
+    if (length != static_cast<size_t>(batch_size)) {
+      throw Napi::RangeError::New(
+          env, "batch.labels must have batchSize = " + std::to_string(batch_size) +
+                   " entries (got " + std::to_string(length) + ")");
+    }
+  }
+  // Copied here, on the JS thread, so the worker never touches JS memory.
+  return model.MakeBatch(id_array.Data(), mask_array.Data(), batch_size, seq_len, float_labels,
+                         int_labels);
+}
+
+Napi::Float32Array ClfToFloat32Array(Napi::Env env, const torch::Tensor& tensor) {
+  auto t = tensor.to(torch::kCPU, torch::kFloat32).contiguous();
+  auto out = Napi::Float32Array::New(env, static_cast<size_t>(t.numel()));
+  std::memcpy(out.Data(), t.data_ptr<float>(), t.numel() * sizeof(float));
+  return out;
+}
+
+class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeClassifier",
+                       {InstanceMethod<&ClassifierWrap::Load>("load"),
+                        InstanceMethod<&ClassifierWrap::TrainStep>("trainStep"),
+                        InstanceMethod<&ClassifierWrap::PredictLogits>("predictLogits"),
+                        InstanceMethod<&ClassifierWrap::PredictProba>("predictProba"),
+                        InstanceMethod<&ClassifierWrap::Gradients>("gradients"),
+                        InstanceMethod<&ClassifierWrap::SaveAdapter>("saveAdapter"),
+                        InstanceMethod<&ClassifierWrap::LoadAdapter>("loadAdapter"),
+                        InstanceMethod<&ClassifierWrap::ResetAdapter>("resetAdapter"),
+                        InstanceMethod<&ClassifierWrap::Merge>("merge"),
+                        InstanceMethod<&ClassifierWrap::InfoMethod>("info"),
+                        InstanceMethod<&ClassifierWrap::Dispose>("dispose")});
+  }
+
+  explicit ClassifierWrap(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<ClassifierWrap>(info), state_(std::make_shared<ClassifierState>()) {}
+
+ private:
+  // Throws unless the instance can start `op`; then marks it busy.
+  std::shared_ptr<Classifier> Claim(Napi::Env env, const std::string& op, bool need_model = true) {
+    if (state_->disposed) throw Napi::Error::New(env, "Classifier is disposed");
+    if (state_->busy) throw Napi::Error::New(env, "Classifier is busy with " + state_->busy_with);
+    if (need_model && !state_->model) throw Napi::Error::New(env, "Classifier is not loaded");
+    if (!need_model && state_->model) throw Napi::Error::New(env, "Classifier is already loaded");
+    state_->busy = true;
+    state_->busy_with = op;
+    return state_->model;
+  }
+
+  template <typename Result>
+  Napi::Value Run(Napi::Env env, std::shared_ptr<Classifier> model,
+                  std::function<Result(Classifier&)> compute,
+                  typename AsyncTask<Result>::Convert convert) {
+    auto state = state_;
+    return RunAsync<Result>(
+        env,
+        [state, model, compute] {
+          BusyRelease release{state};
+          return compute(*model);
+        },
+        std::move(convert));
+  }
+
+  // Claims first, then parses the batch, releasing the claim if the batch is bad.
+  Batch ClaimBatch(const Napi::CallbackInfo& info, const std::string& op,
+                   std::shared_ptr<Classifier>* model) {
+    *model = Claim(info.Env(), op);
+    try {
+      return ClfBatch(info.Env(), **model, info[0]);
+    } catch (...) {
+      state_->busy = false;
+      throw;
+    }
+  }
+
+  static Napi::Value Undefined(Napi::Env env, bool&) { return env.Undefined(); }
+
+  Napi::Value Load(const Napi::CallbackInfo& info) {
+    auto options = ClfOptions(info.Env(), info[0]);
+    Claim(info.Env(), "load", /*need_model=*/false);
+    auto state = state_;
+    return RunAsync<bool>(
+        info.Env(),
+        [state, options] {
+          BusyRelease release{state};
+          std::shared_ptr<Classifier> model = Classifier::Load(options);
+          if (!state->disposed) state->model = std::move(model);
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[1].IsObject()) {
+      throw Napi::TypeError::New(env, "trainStep(batch, options): options must be an object");
+    }
+    auto object = info[1].As<Napi::Object>();
+    TrainOptions options;
+    auto lr = object.Get("lr");
+    if (!lr.IsNumber()) throw Napi::TypeError::New(env, "options.lr must be a number");
+    options.lr = lr.As<Napi::Number>().DoubleValue();
+    options.weight_decay = ClfNumber(env, object.Get("weightDecay"), "options.weightDecay", 0);
+    options.max_grad_norm = ClfNumber(env, object.Get("maxGradNorm"), "options.maxGradNorm", 0);
+    options.accumulate = ClfBool(env, object.Get("accumulate"), "options.accumulate", false);
+    auto pos = object.Get("posWeight");
+    if (!pos.IsUndefined() && !pos.IsNull()) {
+      options.pos_weight = ClfNumber(env, pos, "options.posWeight", 1);
+    }
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "trainStep", &model);
+    return Run<TrainResult>(
+        env, model, [batch, options](Classifier& m) { return m.TrainStep(batch, options); },
+        [](Napi::Env env, TrainResult& result) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("loss", Napi::Number::New(env, result.loss));
+          out.Set("gradNorm", Napi::Number::New(env, result.grad_norm));
+          return out;
+        });
+  }
+
+  Napi::Value PredictLogits(const Napi::CallbackInfo& info) {
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "predictLogits", &model);
+    return Run<torch::Tensor>(
+        info.Env(), model, [batch](Classifier& m) { return m.PredictLogits(batch); },
+        [](Napi::Env env, torch::Tensor& t) -> Napi::Value { return ClfToFloat32Array(env, t); });
+  }
+
+  Napi::Value PredictProba(const Napi::CallbackInfo& info) {
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "predictProba", &model);
+    return Run<torch::Tensor>(
+        info.Env(), model, [batch](Classifier& m) { return m.PredictProba(batch); },
+        [](Napi::Env env, torch::Tensor& t) -> Napi::Value { return ClfToFloat32Array(env, t); });
+  }
+
+  Napi::Value Gradients(const Napi::CallbackInfo& info) {
+    bool checkpointing = ClfBool(info.Env(), info[1], "checkpointing", false);
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "gradients", &model);
+    using Grads = std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>>;
+    return Run<Grads>(
+        info.Env(), model,
+        [batch, checkpointing](Classifier& m) { return m.Gradients(batch, checkpointing); },
+        [](Napi::Env env, Grads& result) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("loss", Napi::Number::New(env, result.first));
+          auto grads = Napi::Object::New(env);
+          for (auto& [name, t] : result.second) grads.Set(name, ClfToFloat32Array(env, t));
+          out.Set("grads", grads);
+          return out;
+        });
+  }
+
+  Napi::Value PathOperation(const Napi::CallbackInfo& info, const std::string& op,
+                            void (Classifier::*method)(const std::string&)) {
+    if (info.Length() < 1 || !info[0].IsString()) {
+      throw Napi::TypeError::New(info.Env(), op + "(dir): dir must be a string");
+    }
+    std::string dir = info[0].As<Napi::String>().Utf8Value();
+    auto model = Claim(info.Env(), op);
+    return Run<bool>(
+        info.Env(), model,
+        [dir, method](Classifier& m) {
+          (m.*method)(dir);
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value SaveAdapter(const Napi::CallbackInfo& info) {
+    return PathOperation(info, "saveAdapter", &Classifier::SaveAdapter);
+  }
+
+  Napi::Value LoadAdapter(const Napi::CallbackInfo& info) {
+    return PathOperation(info, "loadAdapter", &Classifier::LoadAdapter);
+  }
+
+  Napi::Value ResetAdapter(const Napi::CallbackInfo& info) {
+    int64_t seed = ClfInteger(info.Env(), info[0], "seed");
+    if (seed < 0) throw Napi::RangeError::New(info.Env(), "seed must be >= 0");
+    auto model = Claim(info.Env(), "resetAdapter");
+    return Run<bool>(
+        info.Env(), model,
+        [seed](Classifier& m) {
+          m.ResetAdapter(static_cast<uint64_t>(seed));
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value Merge(const Napi::CallbackInfo& info) {
+    auto model = Claim(info.Env(), "merge");
+    return Run<bool>(
+        info.Env(), model,
+        [](Classifier& m) {
+          m.Merge();
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value InfoMethod(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (state_->disposed) throw Napi::Error::New(env, "Classifier is disposed");
+    if (state_->busy) throw Napi::Error::New(env, "Classifier is busy with " + state_->busy_with);
+    if (!state_->model) throw Napi::Error::New(env, "Classifier is not loaded");
+    ClassifierInfo i = state_->model->Info();
+    auto out = Napi::Object::New(env);
+    auto num = [&](double v) { return Napi::Number::New(env, v); };
+    out.Set("numLayers", num(i.num_layers));
+    out.Set("hiddenSize", num(i.hidden_size));
+    out.Set("numLabels", num(i.num_labels));
+    out.Set("vocabSize", num(i.vocab_size));
+    out.Set("padTokenId", i.pad_token_id ? Napi::Value(num(*i.pad_token_id)) : env.Null());
+    out.Set("device", i.device);
+    out.Set("dtype", i.dtype);
+    out.Set("baseParameters", num(i.base_parameters));
+    out.Set("trainableParameters", num(i.trainable_parameters));
+    out.Set("optimizerStep", num(i.optimizer_step));
+    out.Set("accumulatedMicroBatches", num(i.accumulated_micro_batches));
+    out.Set("merged", i.merged);
+    out.Set("gradientCheckpointing", i.gradient_checkpointing);
+    out.Set("parameterBytes", num(i.parameter_bytes));
+    auto dora = Napi::Object::New(env);
+    dora.Set("r", num(i.dora.r));
+    dora.Set("alpha", num(i.dora.alpha));
+    dora.Set("dropout", num(i.dora.dropout));
+    dora.Set("useRslora", i.dora.use_rslora);
+    auto targets = Napi::Array::New(env, i.dora.target_modules.size());
+    for (size_t k = 0; k < i.dora.target_modules.size(); ++k) {
+      targets.Set(static_cast<uint32_t>(k), i.dora.target_modules[k]);
+    }
+    dora.Set("targetModules", targets);
+    out.Set("dora", dora);
+    return out;
+  }
+
+  // Drops the model now, or when the running task ends (it holds its own reference).
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    state_->disposed = true;
+    state_->model.reset();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<ClassifierState> state_;
+};
+
+// createRandomWeights(dir, seed) -> Promise<void>: model.safetensors for dir/config.json.
+Napi::Value CreateRandomWeightsAsync(const Napi::CallbackInfo& info) {
+  std::string dir = ExpectString(info, 0, "dir");
+  int64_t seed = ExpectInteger(info, 1, "seed");
+  if (seed < 0) throw Napi::RangeError::New(info.Env(), "seed must be >= 0");
+  return RunAsync<bool>(
+      info.Env(),
+      [dir, seed] {
+        CreateRandomWeights(dir, static_cast<uint64_t>(seed));
+        return true;
+      },
+      [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value ManualSeedBinding(const Napi::CallbackInfo& info) {
+  int64_t seed = ExpectInteger(info, 0, "seed");
+  if (seed < 0) throw Napi::RangeError::New(info.Env(), "seed must be >= 0");
+  ManualSeed(static_cast<uint64_t>(seed));
+  return info.Env().Undefined();
+}
+
+void RegisterClassifier(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeClassifier", ClassifierWrap::Define(env));
+  exports.Set("createRandomWeights",
+              Napi::Function::New(env, CreateRandomWeightsAsync, "createRandomWeights"));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeedBinding, "manualSeed"));
+}
+
+// ------------------------------- end of Classifier bindings ----------------------------------
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetThreads, "setNumThreads"));
   exports.Set("checkDevice", Napi::Function::New(env, CheckDevice, "checkDevice"));
   exports.Set("matmul", Napi::Function::New(env, MatmulAsync, "matmul"));
   RegisterCheckpointIo(env, exports);
+  RegisterClassifier(env, exports);
   return exports;
 }
 

@@ -178,3 +178,226 @@ export function writeSafetensors(
 export function loadLlamaConfig(dir: string): Promise<LlamaConfig> {
   return addon().loadLlamaConfig(dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Classifier (native/classifier.h, llama.h, dora.h, checkpointing.h, train_step.h,
+// adapter_io.h): the Llama sequence classifier with DoRA adapters.
+// ---------------------------------------------------------------------------------------------
+
+/** DoRA settings, as peft's LoraConfig(use_dora=True) names them. */
+export interface DoraOptions {
+  r: number;
+  alpha: number;
+  dropout: number;
+  /** Module names matched as peft does (equal, or ending in "." + name), e.g. "q_proj". */
+  targetModules: string[];
+  useRslora: boolean;
+}
+
+export interface ClassifierLoadOptions {
+  /** A Hugging Face Llama checkpoint directory (config.json + safetensors). */
+  modelDir: string;
+  dora: DoraOptions;
+  /** Overrides config.json; 1 = one logit (BCE), 2 = two logits (cross entropy). */
+  numLabels?: number;
+  /** "cpu" (default), "cuda", "cuda:N". */
+  device?: string;
+  /** Base weight dtype: "float32" | "bfloat16" | "float16"; default bf16 on CUDA, fp32 on CPU. */
+  dtype?: string;
+  gradientCheckpointing?: boolean;
+  /** Seeds the adapter initialisation (and a fresh score head). */
+  seed: number;
+  /** Overrides config.json's pad_token_id; pooling uses it (rightmost non-pad token). */
+  padTokenId?: number;
+}
+
+/** A micro-batch: row-major (batchSize, seqLen) ids and mask; labels 0/1 per row. */
+export interface Batch {
+  inputIds: Int32Array;
+  attentionMask: Uint8Array;
+  labels?: Float32Array | Int32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+export interface TrainStepOptions {
+  lr: number;
+  /** AdamW decoupled weight decay on matrices (A, B, score); never on magnitudes. Default 0. */
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (0 or absent: no clipping). */
+  maxGradNorm?: number;
+  /** true: backward only; gradients add up until a call with accumulate false steps. */
+  accumulate?: boolean;
+  /** BCE pos_weight (numLabels 1) or class weights [1, posWeight] (numLabels 2). */
+  posWeight?: number;
+}
+
+export interface TrainStepResult {
+  loss: number;
+  /** Global gradient norm before clipping (mean over the accumulated micro-batches); NaN for accumulate-only calls. */
+  gradNorm: number;
+}
+
+export interface ClassifierInfo {
+  numLayers: number;
+  hiddenSize: number;
+  numLabels: number;
+  vocabSize: number;
+  padTokenId: number | null;
+  device: string;
+  dtype: string;
+  baseParameters: number;
+  trainableParameters: number;
+  optimizerStep: number;
+  accumulatedMicroBatches: number;
+  merged: boolean;
+  gradientCheckpointing: boolean;
+  parameterBytes: number;
+  dora: DoraOptions;
+}
+
+/** Gradients by peft key after one forward/backward (for tests and debugging). */
+export interface ClassifierGradients {
+  loss: number;
+  grads: Record<string, Float32Array>;
+}
+
+/** The NativeClassifier object addon.cc defines. */
+interface NativeClassifierBinding {
+  load(options: ClassifierLoadOptions): Promise<void>;
+  trainStep(batch: Batch, options: TrainStepOptions): Promise<TrainStepResult>;
+  predictLogits(batch: Batch): Promise<Float32Array>;
+  predictProba(batch: Batch): Promise<Float32Array>;
+  gradients(batch: Batch, checkpointing: boolean): Promise<ClassifierGradients>;
+  saveAdapter(dir: string): Promise<void>;
+  loadAdapter(dir: string): Promise<void>;
+  resetAdapter(seed: number): Promise<void>;
+  merge(): Promise<void>;
+  info(): ClassifierInfo;
+  dispose(): void;
+}
+
+interface AddonBinding {
+  NativeClassifier: new () => NativeClassifierBinding;
+  createRandomWeights(dir: string, seed: number): Promise<void>;
+  manualSeed(seed: number): void;
+}
+
+/** Keys of a Hugging Face Llama config.json (snake_case), for createRandom. */
+export type HfLlamaConfig = Record<string, unknown>;
+
+/** A tiny Llama: the defaults createRandom fills in. */
+const TINY_LLAMA_CONFIG: HfLlamaConfig = {
+  architectures: ['LlamaForSequenceClassification'],
+  model_type: 'llama',
+  vocab_size: 1000,
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 4,
+  max_position_embeddings: 512,
+  rms_norm_eps: 1e-6,
+  rope_theta: 10000.0,
+  hidden_act: 'silu',
+  initializer_range: 0.02,
+  attention_bias: false,
+  mlp_bias: false,
+  tie_word_embeddings: false,
+  pad_token_id: 0,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  num_labels: 2,
+  torch_dtype: 'float32',
+};
+
+/**
+ * A Llama sequence classifier with DoRA adapters, trained and run by the native addon. Every
+ * computing method runs on a worker thread; one call at a time per instance (a second one
+ * rejects with "Classifier is busy with <method>"). Call dispose() to free the native memory.
+ */
+export class Classifier {
+  private constructor(private readonly native: NativeClassifierBinding) {}
+
+  /** Loads base weights from an HF checkpoint and attaches a fresh DoRA adapter (peft's init). */
+  static async load(options: ClassifierLoadOptions): Promise<Classifier> {
+    const native = new (addon().NativeClassifier)();
+    await native.load(options);
+    return new Classifier(native);
+  }
+
+  /**
+   * Writes <dir>/config.json (a tiny Llama: TINY defaults overridden by `config`) and
+   * <dir>/model.safetensors with weights drawn as transformers initialises them, from `seed`.
+   */
+  static async createRandom(
+    config: Partial<HfLlamaConfig>,
+    dir: string,
+    seed: number,
+  ): Promise<void> {
+    const { mkdir, writeFile, rename } = await import('node:fs/promises');
+    await mkdir(dir, { recursive: true });
+    const merged: HfLlamaConfig = { ...TINY_LLAMA_CONFIG, ...config };
+    if (config.num_attention_heads !== undefined && config.num_key_value_heads === undefined) {
+      merged.num_key_value_heads = config.num_attention_heads;
+    }
+    const path = join(dir, 'config.json');
+    await writeFile(`${path}.tmp`, `${JSON.stringify(merged, null, 2)}\n`);
+    await rename(`${path}.tmp`, path);
+    await addon().createRandomWeights(dir, seed);
+  }
+
+  /** One micro-batch forward/backward and, unless accumulate, one AdamW step. */
+  trainStep(batch: Batch, options: TrainStepOptions): Promise<TrainStepResult> {
+    return this.native.trainStep(batch, options);
+  }
+
+  /** P(label = 1) per row: softmax[:, 1] for 2 labels, sigmoid for 1. */
+  predictProba(batch: Batch): Promise<Float32Array> {
+    return this.native.predictProba(batch);
+  }
+
+  /** Pooled logits, row-major (batchSize, numLabels). */
+  predictLogits(batch: Batch): Promise<Float32Array> {
+    return this.native.predictLogits(batch);
+  }
+
+  /** Loss and gradients by peft key for one forward/backward, without a step (tests, debugging). */
+  gradients(batch: Batch, options: { checkpointing?: boolean } = {}): Promise<ClassifierGradients> {
+    return this.native.gradients(batch, options.checkpointing ?? false);
+  }
+
+  /** peft layout: adapter_config.json + adapter_model.safetensors (+ optimizer.safetensors). */
+  saveAdapter(dir: string): Promise<void> {
+    return this.native.saveAdapter(dir);
+  }
+
+  /** Reads an adapter saved by saveAdapter or by peft; restores optimizer state when present. */
+  loadAdapter(dir: string): Promise<void> {
+    return this.native.loadAdapter(dir);
+  }
+
+  /** A fresh adapter (peft's init from `seed`), the initial score head, no optimizer state. */
+  resetAdapter(seed: number): Promise<void> {
+    return this.native.resetAdapter(seed);
+  }
+
+  /** Folds DoRA into the base weights (W' = m/n (W + sBA)); training is then refused. */
+  merge(): Promise<void> {
+    return this.native.merge();
+  }
+
+  info(): ClassifierInfo {
+    return this.native.info();
+  }
+
+  /** Frees the native model now, or when a running call ends; later calls reject. */
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+/** Seeds libtorch's global generators (dropout masks). */
+export function manualSeed(seed: number): void {
+  addon().manualSeed(seed);
+}

@@ -53,6 +53,7 @@ import {
   modelDirectory,
   prepareExamples,
   loadClassifier,
+  resolveDevice,
   type PreparedExamples,
 } from './setup.js';
 import type { TrainEventHandler } from './events.js';
