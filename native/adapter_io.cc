@@ -1,0 +1,305 @@
+#include "adapter_io.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "errors.h"
+#include "json.h"
+#include "safetensors.h"
+
+namespace mentallam {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void WriteTextAtomically(const std::string& path, const std::string& text) {
+  std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw UserError(temp + ": cannot write (" + std::strerror(errno) + ")");
+    out << text;
+    if (!out.flush()) throw UserError(temp + ": write failed");
+  }
+  std::error_code error;
+  fs::rename(temp, path, error);
+  if (error) throw UserError(path + ": cannot rename into place: " + error.message());
+}
+
+std::string FullModuleName(int64_t layer, const std::string& module) {
+  return "model.layers." + std::to_string(layer) + "." + module;
+}
+
+// adapter_config.json as peft writes it: sorted keys, two-space indent.
+std::string AdapterConfigJson(const DoraOptions& dora, const std::string& base_model_path) {
+  std::vector<std::string> targets = dora.target_modules;
+  std::sort(targets.begin(), targets.end());
+  std::string list;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    list += (i ? ", " : "") + JsonQuote(targets[i]);
+  }
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"alpha_pattern", "{}"},
+      {"base_model_name_or_path", JsonQuote(base_model_path)},
+      {"bias", "\"none\""},
+      {"exclude_modules", "null"},
+      {"fan_in_fan_out", "false"},
+      {"inference_mode", "true"},
+      {"init_lora_weights", "true"},
+      {"layer_replication", "null"},
+      {"layers_pattern", "null"},
+      {"layers_to_transform", "null"},
+      {"loftq_config", "{}"},
+      {"lora_alpha", JsonNumber(dora.alpha)},
+      {"lora_bias", "false"},
+      {"lora_dropout", JsonNumber(dora.dropout)},
+      {"megatron_config", "null"},
+      {"megatron_core", "\"megatron.core\""},
+      {"modules_to_save", "[\"classifier\", \"score\"]"},
+      {"peft_type", "\"LORA\""},
+      {"r", JsonNumber(static_cast<double>(dora.r))},
+      {"rank_pattern", "{}"},
+      {"revision", "null"},
+      {"target_modules", "[" + list + "]"},
+      {"task_type", "\"SEQ_CLS\""},
+      {"use_dora", "true"},
+      {"use_rslora", dora.use_rslora ? "true" : "false"},
+  };
+  std::string out = "{\n";
+  for (size_t i = 0; i < fields.size(); ++i) {
+    out += "  " + JsonQuote(fields[i].first) + ": " + fields[i].second;
+    out += i + 1 < fields.size() ? ",\n" : "\n";
+  }
+  return out + "}\n";
+}
+
+// Reads the parts of adapter_config.json this model supports; anything else is a UserError.
+struct AdapterConfig {
+  DoraOptions dora;
+  bool regex = false;
+  std::string pattern;
+};
+
+AdapterConfig ParseAdapterConfig(const std::string& path) {
+  auto json = ParseJson(ReadText(path), path);
+  if (!json.IsObject()) throw UserError(path + ": expected a JSON object");
+  auto fail = [&](const std::string& what) { throw UserError(path + ": " + what); };
+  auto get = [&](const char* key) { return json.Find(key); };
+  auto peft_type = get("peft_type");
+  if (!peft_type || !peft_type->IsString() || peft_type->AsString() != "LORA") {
+    fail("peft_type must be \"LORA\" (a DoRA adapter)");
+  }
+  auto use_dora = get("use_dora");
+  if (!use_dora || !use_dora->IsBool() || !use_dora->AsBool()) {
+    fail("use_dora must be true: plain LoRA adapters are not supported");
+  }
+  AdapterConfig config;
+  auto r = get("r");
+  if (!r || !r->IsInteger() || r->AsInt64() < 1) fail("r must be a positive integer");
+  config.dora.r = r->AsInt64();
+  auto alpha = get("lora_alpha");
+  config.dora.alpha = alpha && alpha->IsNumber() ? alpha->AsDouble() : 8.0;
+  auto dropout = get("lora_dropout");
+  config.dora.dropout = dropout && dropout->IsNumber() ? dropout->AsDouble() : 0.0;
+  auto rslora = get("use_rslora");
+  config.dora.use_rslora = rslora && rslora->IsBool() && rslora->AsBool();
+  for (const char* key : {"rank_pattern", "alpha_pattern"}) {
+    auto value = get(key);
+    if (value && value->IsObject() && !value->Members().empty()) {
+      fail(std::string(key) + " is not supported (one r and alpha for every module)");
+    }
+  }
+  auto layers = get("layers_to_transform");
+  if (layers && !layers->IsNull()) fail("layers_to_transform is not supported");
+  auto bias = get("bias");
+  if (bias && bias->IsString() && bias->AsString() != "none") fail("bias must be \"none\"");
+  auto targets = get("target_modules");
+  if (!targets || targets->IsNull()) fail("target_modules is missing");
+  config.dora.target_modules.clear();
+  if (targets->IsString()) {
+    config.regex = true;
+    config.pattern = targets->AsString();
+  } else if (targets->IsArray()) {
+    for (const auto& item : targets->Items()) {
+      if (!item.IsString()) fail("target_modules must hold strings");
+      config.dora.target_modules.push_back(item.AsString());
+    }
+  } else {
+    fail("target_modules must be a list or a regular expression");
+  }
+  return config;
+}
+
+}  // namespace
+
+std::string PeftAdapterKey(int64_t layer, const std::string& module, const std::string& suffix) {
+  return "base_model.model." + FullModuleName(layer, module) + "." + suffix;
+}
+
+bool IsTargeted(const std::string& full_name, const std::vector<std::string>& targets) {
+  for (const auto& target : targets) {
+    if (full_name == target) return true;
+    std::string tail = "." + target;
+    if (full_name.size() > tail.size() &&
+        full_name.compare(full_name.size() - tail.size(), tail.size(), tail) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void SaveAdapter(const std::string& dir, const LlamaModel& model, const DoraOptions& dora,
+                 const std::string& base_model_path, AdamW* optimizer) {
+  torch::NoGradGuard no_grad;
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) throw UserError(dir + ": cannot create directory: " + error.message());
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  std::vector<std::pair<std::string, torch::Tensor>> moments;
+  auto add = [&](const std::string& key, const torch::Tensor& t) {
+    tensors.emplace_back(key, t.detach().to(torch::kCPU).contiguous());
+    if (optimizer) {
+      auto it = optimizer->States().find(key);
+      if (it != optimizer->States().end()) {
+        moments.emplace_back(key + ".exp_avg", it->second.exp_avg.to(torch::kCPU));
+        moments.emplace_back(key + ".exp_avg_sq", it->second.exp_avg_sq.to(torch::kCPU));
+      }
+    }
+  };
+  const auto& layers = model.Layers();
+  for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
+    for (auto& [name, linear] : layers[i].Linears()) {
+      if (!linear->HasAdapter()) continue;
+      auto* l = const_cast<DoraLinear*>(linear);
+      add(PeftAdapterKey(i, name, "lora_A.weight"), l->A());
+      add(PeftAdapterKey(i, name, "lora_B.weight"), l->B());
+      add(PeftAdapterKey(i, name, "lora_magnitude_vector"), l->M());
+    }
+  }
+  add(kPeftScoreKey, const_cast<LlamaModel&>(model).Score());
+  WriteSafetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors,
+                   {{"format", "pt"}});
+  WriteTextAtomically((fs::path(dir) / "adapter_config.json").string(),
+                      AdapterConfigJson(dora, base_model_path));
+  auto optimizer_path = (fs::path(dir) / "optimizer.safetensors").string();
+  if (optimizer && optimizer->StepCount() > 0) {
+    WriteSafetensors(optimizer_path, moments,
+                     {{"format", "pt"},
+                      {"optimizer", "AdamW"},
+                      {"step", std::to_string(optimizer->StepCount())}});
+  } else {
+    fs::remove(optimizer_path, error);  // no stale moments beside a fresh adapter
+  }
+}
+
+DoraOptions LoadAdapter(const std::string& dir, LlamaModel& model, AdamW* optimizer) {
+  torch::NoGradGuard no_grad;
+  auto config_path = (fs::path(dir) / "adapter_config.json").string();
+  auto weights_path = (fs::path(dir) / "adapter_model.safetensors").string();
+  if (!fs::exists(config_path)) throw UserError(config_path + ": not found (not a peft adapter)");
+  if (!fs::exists(weights_path)) {
+    throw UserError(weights_path + ": not found (only safetensors adapters are supported)");
+  }
+  auto config = ParseAdapterConfig(config_path);
+  auto reader = SafetensorsReader::Open(weights_path);
+  double scaling = config.dora.Scaling();
+  std::optional<std::regex> pattern;
+  if (config.regex) {
+    try {
+      pattern.emplace(config.pattern);
+    } catch (const std::regex_error& e) {
+      throw UserError(config_path + ": target_modules is not a valid regular expression");
+    }
+  }
+  // Read and check everything first, so a bad file leaves the model untouched.
+  struct Pending {
+    DoraLinear* linear;
+    torch::Tensor a, b, m;
+  };
+  std::vector<Pending> pending;
+  std::vector<DoraLinear*> untargeted;
+  std::set<std::string> found_modules;
+  auto& layers = model.Layers();
+  for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
+    for (auto& [name, linear] : layers[i].Linears()) {
+      auto full = FullModuleName(i, name);
+      bool targeted =
+          pattern ? std::regex_match(full, *pattern) : IsTargeted(full, config.dora.target_modules);
+      if (!targeted) {
+        untargeted.push_back(linear);
+        continue;
+      }
+      found_modules.insert(name.substr(name.find('.') + 1));
+      Pending p{linear, reader.Load(PeftAdapterKey(i, name, "lora_A.weight"), torch::kFloat32),
+                reader.Load(PeftAdapterKey(i, name, "lora_B.weight"), torch::kFloat32),
+                reader.Load(PeftAdapterKey(i, name, "lora_magnitude_vector"), torch::kFloat32)};
+      auto key = PeftAdapterKey(i, name, "lora_A.weight");
+      CheckShape(weights_path, key, p.a, {config.dora.r, linear->InFeatures()});
+      CheckShape(weights_path, PeftAdapterKey(i, name, "lora_B.weight"), p.b,
+                 {linear->OutFeatures(), config.dora.r});
+      CheckShape(weights_path, PeftAdapterKey(i, name, "lora_magnitude_vector"), p.m,
+                 {linear->OutFeatures()});
+      pending.push_back(p);
+    }
+  }
+  if (pending.empty())
+    throw UserError(config_path + ": target_modules match no Linear of the model");
+  torch::Tensor score;
+  if (reader.Has(kPeftScoreKey)) {
+    score = reader.Load(kPeftScoreKey, torch::kFloat32);
+    CheckShape(weights_path, kPeftScoreKey, score, model.Score().sizes());
+  }
+  for (auto* linear : untargeted) linear->RemoveAdapter();
+  auto device = model.Device();
+  for (auto& p : pending) {
+    p.linear->SetAdapter(p.a.to(device), p.b.to(device), p.m.to(device), scaling,
+                         config.dora.dropout);
+  }
+  model.Score().copy_(score.defined() ? score.to(device) : model.InitialScore());
+  if (config.regex) {
+    config.dora.target_modules.assign(found_modules.begin(), found_modules.end());
+  }
+
+  if (optimizer) {
+    optimizer->Reset();
+    auto optimizer_path = (fs::path(dir) / "optimizer.safetensors").string();
+    if (fs::exists(optimizer_path)) {
+      auto state = SafetensorsReader::Open(optimizer_path);
+      auto step = state.Metadata().find("step");
+      if (step == state.Metadata().end()) throw UserError(optimizer_path + ": no step in metadata");
+      int64_t steps = std::stoll(step->second);
+      for (const auto& name : state.Names()) {
+        const std::string suffix = ".exp_avg";
+        if (name.size() <= suffix.size() ||
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+          continue;
+        }
+        auto key = name.substr(0, name.size() - suffix.size());
+        if (!reader.Has(key))
+          throw UserError(optimizer_path + ": '" + key + "' is not in the adapter");
+        AdamW::State s{state.Load(name, torch::kFloat32).to(device),
+                       state.Load(key + ".exp_avg_sq", torch::kFloat32).to(device)};
+        auto shape = reader.Entry(key).shape;
+        CheckShape(optimizer_path, name, s.exp_avg, shape);
+        CheckShape(optimizer_path, key + ".exp_avg_sq", s.exp_avg_sq, shape);
+        optimizer->States()[key] = s;
+      }
+      optimizer->SetStepCount(steps);
+    }
+  }
+  return config.dora;
+}
+
+}  // namespace mentallam

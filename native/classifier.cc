@@ -1,0 +1,309 @@
+#include "classifier.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "adapter_io.h"
+#include "device.h"
+#include "errors.h"
+#include "safetensors.h"
+
+namespace mentallam {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string DtypeName(torch::Dtype dtype) {
+  switch (dtype) {
+    case torch::kFloat32:
+      return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
+void CheckDoraOptions(const DoraOptions& dora) {
+  if (dora.r < 1) throw UserError("dora.r must be >= 1");
+  if (!(dora.alpha > 0)) throw UserError("dora.alpha must be > 0");
+  if (!(dora.dropout >= 0 && dora.dropout < 1)) throw UserError("dora.dropout must be in [0, 1)");
+  if (dora.target_modules.empty()) throw UserError("dora.targetModules must not be empty");
+}
+
+}  // namespace
+
+std::unique_ptr<Classifier> Classifier::Load(const ClassifierOptions& options) {
+  CheckDoraOptions(options.dora);
+  auto device = ParseDevice(options.device);
+  torch::Dtype dtype = options.dtype.empty()
+                           ? (device.is_cuda() ? torch::kBFloat16 : torch::kFloat32)
+                           : ParseDtype(options.dtype);
+  LlamaModel::LoadOptions load;
+  load.device = device;
+  load.dtype = dtype;
+  load.num_labels = options.num_labels;
+  load.pad_token_id = options.pad_token_id;
+  load.seed = options.seed;
+  auto classifier = std::make_unique<Classifier>();
+  classifier->options_ = options;
+  classifier->model_ = LlamaModel::Load(options.model_dir, load);
+  classifier->ResetAdapter(options.seed);
+  // A target that names no Linear is a configuration mistake, as in peft.
+  bool any = false;
+  for (auto& layer : classifier->model_.Layers()) {
+    for (auto& [name, linear] : layer.Linears()) any = any || linear->HasAdapter();
+  }
+  if (!any) throw UserError("dora.targetModules match no Linear of the model");
+  return classifier;
+}
+
+void Classifier::ResetAdapter(uint64_t seed) {
+  if (merged_) throw UserError("the model is merged: reload it to get adapters back");
+  // One CPU generator for every A, in layer and module order: the same seed gives the same
+  // adapter on any device.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  double scaling = options_.dora.Scaling();
+  auto& layers = model_.Layers();
+  for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
+    for (auto& [name, linear] : layers[i].Linears()) {
+      std::string full = "model.layers." + std::to_string(i) + "." + name;
+      if (IsTargeted(full, options_.dora.target_modules)) {
+        linear->InitAdapter(options_.dora.r, scaling, options_.dora.dropout, gen);
+      } else {
+        linear->RemoveAdapter();
+      }
+    }
+  }
+  {
+    torch::NoGradGuard no_grad;
+    model_.Score().copy_(model_.InitialScore());
+  }
+  ClearGrads();
+  optimizer_.Reset();
+  accumulated_ = 0;
+}
+
+std::vector<NamedParam> Classifier::TrainableParams() {
+  std::vector<NamedParam> params;
+  auto& layers = model_.Layers();
+  for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
+    for (auto& [name, linear] : layers[i].Linears()) {
+      if (!linear->HasAdapter()) continue;
+      params.push_back({PeftAdapterKey(i, name, "lora_A.weight"), linear->A(), true});
+      params.push_back({PeftAdapterKey(i, name, "lora_B.weight"), linear->B(), true});
+      params.push_back({PeftAdapterKey(i, name, "lora_magnitude_vector"), linear->M(), false});
+    }
+  }
+  params.push_back({kPeftScoreKey, model_.Score(), true});
+  return params;
+}
+
+void Classifier::ClearGrads() {
+  for (auto& p : TrainableParams()) {
+    if (p.tensor.grad().defined()) p.tensor.mutable_grad().reset();
+  }
+}
+
+void Classifier::InvalidateNorms() {
+  for (auto& layer : model_.Layers()) {
+    for (auto& [name, linear] : layer.Linears()) linear->InvalidateNorm();
+  }
+}
+
+Batch Classifier::MakeBatch(const int32_t* ids, const uint8_t* mask, int64_t batch_size,
+                            int64_t seq_len, const float* float_labels,
+                            const int32_t* int_labels) const {
+  if (batch_size < 1 || seq_len < 1) throw UserError("batchSize and seqLen must be >= 1");
+  Batch batch;
+  auto cpu_ids = torch::from_blob(const_cast<int32_t*>(ids), {batch_size, seq_len}, torch::kInt32)
+                     .to(torch::kInt64);
+  auto cpu_mask = torch::from_blob(const_cast<uint8_t*>(mask), {batch_size, seq_len}, torch::kUInt8)
+                      .to(torch::kInt64);
+  auto device = model_.Device();
+  batch.input_ids = cpu_ids.to(device);
+  batch.attention_mask = cpu_mask.to(device);
+  if (float_labels) {
+    batch.labels = torch::from_blob(const_cast<float*>(float_labels), {batch_size}, torch::kFloat32)
+                       .clone()
+                       .to(device);
+  } else if (int_labels) {
+    batch.labels = torch::from_blob(const_cast<int32_t*>(int_labels), {batch_size}, torch::kInt32)
+                       .to(torch::kInt64)
+                       .to(device);
+  }
+  return batch;
+}
+
+TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& options) {
+  if (merged_) throw UserError("the model is merged: trainStep needs the unmerged adapters");
+  if (!batch.labels.defined()) throw UserError("trainStep needs labels");
+  if (!std::isfinite(options.lr) || options.lr < 0)
+    throw UserError("lr must be a finite number >= 0");
+  if (!std::isfinite(options.weight_decay) || options.weight_decay < 0) {
+    throw UserError("weightDecay must be a finite number >= 0");
+  }
+  if (options.pos_weight && !(*options.pos_weight > 0)) throw UserError("posWeight must be > 0");
+  torch::AutoGradMode grad(true);
+  auto logits = model_.Forward(batch.input_ids, batch.attention_mask, /*training=*/true,
+                               options_.gradient_checkpointing);
+  auto loss = ClassificationLoss(logits, batch.labels, options.pos_weight);
+  loss.backward();
+  ++accumulated_;
+  TrainResult result;
+  result.loss = loss.item<double>();
+  if (options.accumulate) {
+    result.grad_norm = std::numeric_limits<double>::quiet_NaN();
+    return result;
+  }
+  auto params = TrainableParams();
+  {
+    torch::NoGradGuard no_grad;
+    // The mean over the micro-batches of the window, as a Trainer dividing each loss by the
+    // accumulation count would have it.
+    if (accumulated_ > 1) {
+      for (auto& p : params) {
+        if (p.tensor.grad().defined()) p.tensor.mutable_grad().div_(accumulated_);
+      }
+    }
+  }
+  result.grad_norm = ClipGradNorm(params, options.max_grad_norm);
+  optimizer_.Step(params, options.lr, options.weight_decay);
+  ClearGrads();
+  accumulated_ = 0;
+  // A and B changed: the DoRA norms are recomputed once, at the next forward.
+  InvalidateNorms();
+  return result;
+}
+
+std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>> Classifier::Gradients(
+    const Batch& batch, bool checkpointing) {
+  if (merged_) throw UserError("the model is merged: no adapter gradients");
+  if (!batch.labels.defined()) throw UserError("gradients needs labels");
+  if (accumulated_ > 0) throw UserError("gradients cannot run inside an accumulation window");
+  torch::AutoGradMode grad(true);
+  auto logits = model_.Forward(batch.input_ids, batch.attention_mask, true, checkpointing);
+  auto loss = ClassificationLoss(logits, batch.labels, std::nullopt);
+  loss.backward();
+  std::vector<std::pair<std::string, torch::Tensor>> grads;
+  for (auto& p : TrainableParams()) {
+    auto g = p.tensor.grad();
+    grads.emplace_back(
+        p.name, g.defined() ? g.to(torch::kCPU).clone() : torch::zeros_like(p.tensor, torch::kCPU));
+  }
+  ClearGrads();
+  return {loss.item<double>(), grads};
+}
+
+torch::Tensor Classifier::PredictLogits(const Batch& batch) {
+  c10::InferenceMode guard;
+  return model_.Forward(batch.input_ids, batch.attention_mask, false, false)
+      .to(torch::kCPU)
+      .contiguous();
+}
+
+torch::Tensor Classifier::PredictProba(const Batch& batch) {
+  auto logits = PredictLogits(batch);
+  c10::InferenceMode guard;
+  if (logits.size(1) == 1) return torch::sigmoid(logits.squeeze(1)).contiguous();
+  return torch::softmax(logits, 1).select(1, 1).contiguous();
+}
+
+void Classifier::SaveAdapter(const std::string& dir) {
+  mentallam::SaveAdapter(dir, model_, options_.dora, fs::absolute(options_.model_dir).string(),
+                         &optimizer_);
+}
+
+void Classifier::LoadAdapter(const std::string& dir) {
+  if (merged_) throw UserError("the model is merged: reload it before loading an adapter");
+  ClearGrads();
+  accumulated_ = 0;
+  options_.dora = mentallam::LoadAdapter(dir, model_, &optimizer_);
+}
+
+void Classifier::Merge() {
+  if (merged_) return;
+  ClearGrads();
+  for (auto& layer : model_.Layers()) {
+    for (auto& [name, linear] : layer.Linears()) linear->Merge();
+  }
+  merged_ = true;
+}
+
+ClassifierInfo Classifier::Info() const {
+  const auto& config = model_.Config();
+  ClassifierInfo info;
+  info.num_layers = config.num_hidden_layers;
+  info.hidden_size = config.hidden_size;
+  info.num_labels = model_.NumLabels();
+  info.vocab_size = config.vocab_size;
+  info.pad_token_id = model_.PadTokenId();
+  info.device = model_.Device().str();
+  info.dtype = DtypeName(model_.Dtype());
+  info.base_parameters = model_.BaseParameterCount();
+  int64_t trainable = 0;
+  for (const auto& layer : model_.Layers()) {
+    for (const auto& t : layer.AdapterTensors()) trainable += t.numel();
+  }
+  auto& score = const_cast<LlamaModel&>(model_).Score();
+  trainable += score.numel();
+  info.trainable_parameters = trainable;
+  info.optimizer_step = optimizer_.StepCount();
+  info.accumulated_micro_batches = accumulated_;
+  info.merged = merged_;
+  info.gradient_checkpointing = options_.gradient_checkpointing;
+  info.dora = options_.dora;
+  int64_t elem = model_.Dtype() == torch::kFloat32 ? 4 : 2;
+  info.parameter_bytes = info.base_parameters * elem + trainable * 4;
+  return info;
+}
+
+void CreateRandomWeights(const std::string& dir, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto config = LoadLlamaConfig(dir);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  double std = config.initializer_range;
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  auto normal = [&](const std::string& name, std::vector<int64_t> shape) {
+    auto t = torch::empty(shape, torch::kFloat32);
+    t.normal_(0, std, gen);
+    tensors.emplace_back(name, t);
+    return t;
+  };
+  auto ones = [&](const std::string& name, int64_t n) {
+    tensors.emplace_back(name, torch::ones({n}, torch::kFloat32));
+  };
+  int64_t h = config.hidden_size, inter = config.intermediate_size;
+  int64_t q_out = config.num_attention_heads * config.head_dim;
+  int64_t kv_out = config.num_key_value_heads * config.head_dim;
+  auto embed = normal("model.embed_tokens.weight", {config.vocab_size, h});
+  if (config.pad_token_id) embed[*config.pad_token_id].zero_();
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    std::string p = "model.layers." + std::to_string(i) + ".";
+    ones(p + "input_layernorm.weight", h);
+    ones(p + "post_attention_layernorm.weight", h);
+    auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
+      normal(p + name + ".weight", {out, in});
+      if (bias) tensors.emplace_back(p + name + ".bias", torch::zeros({out}, torch::kFloat32));
+    };
+    linear("self_attn.q_proj", q_out, h, config.attention_bias);
+    linear("self_attn.k_proj", kv_out, h, config.attention_bias);
+    linear("self_attn.v_proj", kv_out, h, config.attention_bias);
+    linear("self_attn.o_proj", h, q_out, config.attention_bias);
+    linear("mlp.gate_proj", inter, h, config.mlp_bias);
+    linear("mlp.up_proj", inter, h, config.mlp_bias);
+    linear("mlp.down_proj", h, inter, config.mlp_bias);
+  }
+  ones("model.norm.weight", h);
+  normal("score.weight", {config.num_labels, h});
+  WriteSafetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+}
+
+void ManualSeed(uint64_t seed) { torch::manual_seed(seed); }
+
+}  // namespace mentallam

@@ -1,0 +1,102 @@
+// The model object behind the JS Classifier: a Llama sequence classifier with DoRA adapters, its
+// optimizer and the train / predict / adapter operations. Not thread-safe: the binding runs one
+// operation at a time per instance.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dora.h"
+#include "llama.h"
+#include "train_step.h"
+
+namespace mentallam {
+
+struct ClassifierOptions {
+  std::string model_dir;
+  DoraOptions dora;
+  std::optional<int64_t> num_labels;
+  std::string device = "cpu";
+  std::string dtype;  // "" = bfloat16 on CUDA, float32 on CPU
+  bool gradient_checkpointing = false;
+  uint64_t seed = 0;
+  std::optional<int64_t> pad_token_id;
+};
+
+// A batch on the model's device: input_ids, attention_mask (B, L) int64; labels (B,) or undefined.
+struct Batch {
+  torch::Tensor input_ids, attention_mask, labels;
+};
+
+struct TrainOptions {
+  double lr = 0;
+  double weight_decay = 0;
+  double max_grad_norm = 0;  // <= 0 or infinite: no clipping (the norm is still returned)
+  bool accumulate = false;   // true: backward only, the optimizer step comes later
+  std::optional<double> pos_weight;
+};
+
+struct TrainResult {
+  double loss = 0;
+  double grad_norm = 0;  // pre-clip norm; NaN for an accumulate-only call
+};
+
+struct ClassifierInfo {
+  int64_t num_layers, hidden_size, num_labels, vocab_size;
+  std::optional<int64_t> pad_token_id;
+  std::string device, dtype;
+  int64_t base_parameters, trainable_parameters, optimizer_step, accumulated_micro_batches;
+  bool merged, gradient_checkpointing;
+  DoraOptions dora;
+  int64_t parameter_bytes;
+};
+
+class Classifier {
+ public:
+  static std::unique_ptr<Classifier> Load(const ClassifierOptions& options);
+
+  TrainResult TrainStep(const Batch& batch, const TrainOptions& options);
+  // (B, C) fp32 on the CPU, in inference mode.
+  torch::Tensor PredictLogits(const Batch& batch);
+  // (B,) P(label = 1): softmax[:, 1] for C >= 2, sigmoid for C == 1.
+  torch::Tensor PredictProba(const Batch& batch);
+  // One forward + backward without an optimizer step; returns the loss and the gradients by peft
+  // key (CPU copies) and clears them again. For tests of checkpointing and of gradients.
+  std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>> Gradients(
+      const Batch& batch, bool checkpointing);
+
+  void SaveAdapter(const std::string& dir);
+  void LoadAdapter(const std::string& dir);
+  void ResetAdapter(uint64_t seed);
+  void Merge();
+  ClassifierInfo Info() const;
+
+  // Moves user arrays to a batch on the model's device, checking sizes and ids.
+  Batch MakeBatch(const int32_t* ids, const uint8_t* mask, int64_t batch_size, int64_t seq_len,
+                  const float* float_labels, const int32_t* int_labels) const;
+  const LlamaModel& Model() const { return model_; }
+
+ private:
+  std::vector<NamedParam> TrainableParams();
+  void ClearGrads();
+  void InvalidateNorms();
+
+  ClassifierOptions options_;
+  LlamaModel model_;
+  AdamW optimizer_;
+  int64_t accumulated_ = 0;
+  bool merged_ = false;
+};
+
+// Writes <dir>/model.safetensors with random weights for the config in <dir>/config.json, drawn
+// as transformers initialises a Llama (normal(0, initializer_range) for Linears and embeddings,
+// the pad row zero, norms one), from `seed`.
+void CreateRandomWeights(const std::string& dir, uint64_t seed);
+
+// Seeds libtorch's global generators (dropout masks).
+void ManualSeed(uint64_t seed);
+
+}  // namespace mentallam

@@ -1,0 +1,97 @@
+// LlamaForSequenceClassification as transformers computes it (dora-llama-spec.md sections 1-2):
+// embeddings, RMSNorm in fp32, half-split RoPE (default / linear / llama3), GQA attention through
+// scaled_dot_product_attention with a causal + padding additive mask, SwiGLU MLP, final norm and
+// a bias-free score head pooled at the rightmost non-pad token. Every Linear of the decoder is a
+// DoraLinear, so adapters can be attached to any subset of them.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dora.h"
+#include "model_config.h"
+
+namespace mentallam {
+
+struct DecoderLayer {
+  torch::Tensor input_norm, post_norm;  // (H,)
+  DoraLinear q, k, v, o;                // (nh*D, H), (nkv*D, H) x2, (H, nh*D)
+  DoraLinear gate, up, down;            // (I, H), (I, H), (H, I)
+
+  // The seven Linears with their names inside a layer ("self_attn.q_proj", "mlp.down_proj", ...)
+  // in a fixed order: every list of adapter tensors follows it.
+  std::vector<std::pair<std::string, DoraLinear*>> Linears();
+  std::vector<std::pair<std::string, const DoraLinear*>> Linears() const;
+  // The trainable adapter leaves of this layer (A, B, m of each adapted Linear, in order).
+  std::vector<torch::Tensor> AdapterTensors() const;
+};
+
+// What every layer of one forward shares: rotary tables and the attention mask.
+struct AttentionInputs {
+  torch::Tensor cos, sin;  // (L, D) in the compute dtype
+  torch::Tensor mask;      // (B, 1, L, L) additive (0 or dtype min), or undefined = plain causal
+};
+
+class LlamaModel {
+ public:
+  struct LoadOptions {
+    torch::Device device = torch::kCPU;
+    torch::Dtype dtype = torch::kFloat32;
+    std::optional<int64_t> num_labels;    // overrides config.json
+    std::optional<int64_t> pad_token_id;  // overrides config.json
+    uint64_t seed = 0;                    // for a fresh score head
+  };
+
+  // Reads config.json and the safetensors weights of an HF Llama checkpoint directory. Unknown
+  // tensors (lm_head, rotary inv_freq buffers) are ignored; without a usable score.weight the
+  // head is drawn from N(0, initializer_range) with `seed`.
+  static LlamaModel Load(const std::string& model_dir, const LoadOptions& options);
+
+  // input_ids, attention_mask: (B, L) int64 on the model's device -> pooled logits (B, C) fp32.
+  torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                        bool training, bool checkpointing) const;
+
+  const LlamaConfig& Config() const { return config_; }
+  std::optional<int64_t> PadTokenId() const { return pad_token_id_; }
+  torch::Device Device() const { return device_; }
+  torch::Dtype Dtype() const { return dtype_; }
+  std::vector<DecoderLayer>& Layers() { return layers_; }
+  const std::vector<DecoderLayer>& Layers() const { return layers_; }
+  torch::Tensor& Score() { return score_; }  // (C, H) fp32, trainable
+  const torch::Tensor& InitialScore() const { return initial_score_; }
+  int64_t NumLabels() const { return score_.size(0); }
+  // Frozen base parameters (element count) for info().
+  int64_t BaseParameterCount() const;
+
+ private:
+  LlamaConfig config_;
+  std::optional<int64_t> pad_token_id_;
+  torch::Device device_ = torch::kCPU;
+  torch::Dtype dtype_ = torch::kFloat32;
+  torch::Tensor embed_;  // (V, H)
+  std::vector<DecoderLayer> layers_;
+  torch::Tensor final_norm_;  // (H,)
+  torch::Tensor score_;       // (C, H)
+  torch::Tensor initial_score_;
+  torch::Tensor inv_freq_;  // (D/2,) fp32
+};
+
+// RMSNorm as transformers: fp32 statistics, downcast, then times the weight. x: (..., H).
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
+// inv_freq (D/2,) fp32 for the config's RoPE variant (spec 1.3).
+torch::Tensor RopeInverseFrequencies(const LlamaConfig& config);
+
+// One decoder layer: h (B, L, H) -> (B, L, H).
+torch::Tensor DecoderLayerForward(const LlamaConfig& config, const DecoderLayer& layer,
+                                  const torch::Tensor& h, const AttentionInputs& attn,
+                                  bool training);
+
+// Index of the rightmost non-pad token per row, (B,) int64, as transformers pools.
+torch::Tensor PoolingIndices(const torch::Tensor& input_ids, std::optional<int64_t> pad_token_id);
+
+}  // namespace mentallam

@@ -1,0 +1,183 @@
+"""Oracle for the native Classifier parity tests: transformers' LlamaForSequenceClassification
+with a peft DoRA adapter, fp32, eager attention, dropout 0. Called from jest; prints JSON.
+
+Subcommands:
+  make-model   --dir D --config JSON --seed S [--std X]   write a random HF checkpoint
+  make-adapter --model D --out A --dora JSON --seed S      a peft DoRA adapter with B != 0
+  logits       --model D --adapter A --batch F             pooled logits (B, C)
+  train        --model D --adapter A --batch F --steps N --lr X --wd X --clip X --out A2
+  compare      --a F1 --b F2                               max |diff| per tensor of 2 safetensors
+"""
+
+import argparse
+import json
+import sys
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from safetensors.torch import load_file
+from transformers import LlamaConfig, LlamaForSequenceClassification
+
+
+def load_base(model_dir):
+    model = LlamaForSequenceClassification.from_pretrained(
+        model_dir, dtype=torch.float32, attn_implementation="eager"
+    )
+    return model
+
+
+def make_model(args):
+    config = json.loads(args.config)
+    config.setdefault("torch_dtype", "float32")
+    cfg = LlamaConfig(**config)
+    torch.manual_seed(args.seed)
+    model = LlamaForSequenceClassification(cfg)
+    # Larger weights than the default 0.02 so logits are O(1) and differences mean something.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            else:
+                p.normal_(0, args.std)
+    model.save_pretrained(args.dir, safe_serialization=True)
+    print(json.dumps({"ok": True}))
+
+
+def make_adapter(args):
+    dora = json.loads(args.dora)
+    base = load_base(args.model)
+    config = LoraConfig(
+        r=dora["r"],
+        lora_alpha=dora["alpha"],
+        lora_dropout=dora.get("dropout", 0.0),
+        target_modules=dora["targetModules"],
+        use_dora=True,
+        use_rslora=dora.get("useRslora", False),
+        task_type="SEQ_CLS",
+    )
+    torch.manual_seed(args.seed)
+    model = get_peft_model(base, config)
+    # peft starts with B = 0 (a no-op adapter); perturb B, m and the score head so the forward
+    # exercises every DoRA term.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+            elif "lora_magnitude_vector" in name:
+                p.mul_(1 + 0.1 * torch.randn_like(p))
+            elif "score" in name:
+                p.normal_(0, 0.1)
+    model.save_pretrained(args.out)
+    print(json.dumps({"ok": True}))
+
+
+def read_batch(path):
+    with open(path) as f:
+        b = json.load(f)
+    shape = (b["batchSize"], b["seqLen"])
+    ids = torch.tensor(b["inputIds"], dtype=torch.long).view(shape)
+    mask = torch.tensor(b["attentionMask"], dtype=torch.long).view(shape)
+    labels = torch.tensor(b["labels"], dtype=torch.long) if "labels" in b else None
+    return ids, mask, labels
+
+
+def peft_model(args, trainable):
+    base = load_base(args.model)
+    model = PeftModel.from_pretrained(base, args.adapter, is_trainable=trainable)
+    return model
+
+
+def logits(args):
+    model = peft_model(args, trainable=False)
+    model.eval()
+    results = []
+    for path in args.batch:
+        ids, mask, _ = read_batch(path)
+        with torch.no_grad():
+            out = model(input_ids=ids, attention_mask=mask).logits
+        results.append(out.flatten().tolist())
+    print(json.dumps({"logits": results}))
+
+
+def train(args):
+    model = peft_model(args, trainable=True)
+    model.train()  # dropout is 0, so train mode only matters for bookkeeping
+    ids, mask, labels = read_batch(args.batch)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if "lora_magnitude_vector" not in n]
+    no_decay = [p for n, p in params if "lora_magnitude_vector" in n]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=args.lr,
+    )
+    losses, norms = [], []
+    for _ in range(args.steps):
+        optimizer.zero_grad()
+        out = model(input_ids=ids, attention_mask=mask).logits
+        loss = torch.nn.functional.cross_entropy(out, labels)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_([p for _, p in params], args.clip)
+        optimizer.step()
+        losses.append(loss.item())
+        norms.append(norm.item())
+    model.save_pretrained(args.out)
+    print(json.dumps({"losses": losses, "gradNorms": norms}))
+
+
+def compare(args):
+    a = load_file(args.a)
+    b = load_file(args.b)
+    diffs = {}
+    missing = sorted(set(a) ^ set(b))
+    for key in sorted(set(a) & set(b)):
+        if a[key].shape != b[key].shape:
+            diffs[key] = float("inf")
+        else:
+            diffs[key] = (a[key].double() - b[key].double()).abs().max().item()
+    print(json.dumps({"diffs": diffs, "missing": missing}))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("make-model")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--std", type=float, default=0.1)
+    p = sub.add_parser("make-adapter")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--dora", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("logits")
+    p.add_argument("--model", required=True)
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--batch", required=True, nargs="+")
+    p = sub.add_parser("train")
+    p.add_argument("--model", required=True)
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--batch", required=True)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--lr", type=float, required=True)
+    p.add_argument("--wd", type=float, default=0.0)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--out", required=True)
+    p = sub.add_parser("compare")
+    p.add_argument("--a", required=True)
+    p.add_argument("--b", required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    {
+        "make-model": make_model,
+        "make-adapter": make_adapter,
+        "logits": logits,
+        "train": train,
+        "compare": compare,
+    }[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
