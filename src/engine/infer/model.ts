@@ -149,29 +149,34 @@ async function runFolds(runDir: string): Promise<{ fold: number; dir: string }[]
 
 /**
  * The fold used when neither a fold nor --ensemble is asked for: summary.json's bestFold when
- * aggregation recorded one, else the highest held-out F1 (lowest index on ties), else the first.
+ * aggregation chose one, else the best early-stopping value on the inner validation split
+ * (fold_i/metrics.json, in the run's early-stopping mode), else the lowest fold. Never the
+ * held-out test scores: choosing on them would leak the test folds into the model choice.
  */
-async function bestFold(runDir: string, folds: number[]): Promise<number> {
-  const path = join(runDir, 'summary.json');
-  if (existsSync(path)) {
-    const summary = JSON.parse(await readFile(path, 'utf8')) as {
-      bestFold?: unknown;
-      folds?: { fold?: unknown; testMetrics?: Record<string, unknown> }[];
-    };
-    if (typeof summary.bestFold === 'number' && folds.includes(summary.bestFold))
+async function bestFold(
+  runDir: string,
+  folds: number[],
+  trainingConfig: Config | null,
+): Promise<number> {
+  const summaryPath = join(runDir, 'summary.json');
+  if (existsSync(summaryPath)) {
+    const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as { bestFold?: unknown };
+    if (typeof summary.bestFold === 'number' && folds.includes(summary.bestFold)) {
       return summary.bestFold;
-    let best: { fold: number; f1: number } | null = null;
-    for (const entry of summary.folds ?? []) {
-      const f1 = entry.testMetrics?.test_f1;
-      if (typeof entry.fold !== 'number' || !folds.includes(entry.fold)) continue;
-      if (typeof f1 !== 'number' || !Number.isFinite(f1)) continue;
-      if (best === null || f1 > best.f1 || (f1 === best.f1 && entry.fold < best.fold)) {
-        best = { fold: entry.fold, f1 };
-      }
     }
-    if (best) return best.fold;
   }
-  return folds[0]!;
+  const mode = trainingConfig?.training.early_stopping.mode ?? 'max';
+  let best: { fold: number; value: number } | null = null;
+  for (const fold of folds) {
+    const metricsPath = join(runDir, `fold_${fold}`, 'metrics.json');
+    if (!existsSync(metricsPath)) continue;
+    const value = (JSON.parse(await readFile(metricsPath, 'utf8')) as { bestValidation?: unknown })
+      .bestValidation;
+    if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+    const better = best === null || (mode === 'max' ? value > best.value : value < best.value);
+    if (better) best = { fold, value };
+  }
+  return best?.fold ?? folds[0]!;
 }
 
 /** Base model: --base, else the adapter's base path if it exists here, else the run's model.path. */
@@ -180,6 +185,7 @@ function resolveBase(
   settings: AdapterSettings,
   trainingConfig: Config | null,
   cwd: string,
+  recorded: string | null = null,
 ): string {
   const candidates: string[] = [];
   if (options.base !== undefined) {
@@ -188,6 +194,7 @@ function resolveBase(
     return dir;
   }
   if (settings.baseModelNameOrPath) candidates.push(resolve(cwd, settings.baseModelNameOrPath));
+  if (recorded) candidates.push(resolve(cwd, recorded));
   if (trainingConfig) candidates.push(resolve(cwd, trainingConfig.model.path));
   if (options.config) candidates.push(resolve(cwd, options.config.model.path));
   const found = candidates.find((dir) => existsSync(join(dir, 'config.json')));
@@ -386,6 +393,13 @@ async function materializeRun(
         'thresholds.json',
         join(foldDir, 'thresholds.json'),
       );
+      // For choosing the best fold on validation when the run was not aggregated.
+      await downloadFileIfPresent(
+        client,
+        child.info.runId,
+        'metrics.json',
+        join(foldDir, 'metrics.json'),
+      );
     }
   }
   await writeFileAtomic(join(dir, COMPLETE_MARKER), '');
@@ -535,9 +549,17 @@ async function resolveRegisteredDir(dir: string, options: ResolveModelOptions, c
   const trainingConfig =
     (await readTrainingConfig(join(dir, 'config.yaml'), options.logger)) ??
     (await readTrainingConfig(join(adapterDir, 'config.yaml'), options.logger));
+  // Registration records the base checkpoint's path beside the adapter (base_model.json).
+  let recorded: string | null = null;
+  if (existsSync(join(dir, 'base_model.json'))) {
+    const base = JSON.parse(await readFile(join(dir, 'base_model.json'), 'utf8')) as {
+      path?: unknown;
+    };
+    if (typeof base.path === 'string' && base.path !== '') recorded = base.path;
+  }
   return {
     adapters: [{ dir: adapterDir, fold: null, settings }],
-    baseModelDir: resolveBase(options, settings, trainingConfig, cwd),
+    baseModelDir: resolveBase(options, settings, trainingConfig, cwd, recorded),
     thresholds,
     trainingConfig,
   };

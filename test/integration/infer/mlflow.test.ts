@@ -61,12 +61,8 @@ beforeAll(async () => {
   writeFileSync(join(local, 'config.yaml'), configToYaml(config));
   writeFileSync(
     join(local, 'summary.json'),
-    JSON.stringify({
-      folds: foldOffsets.map((_, i) => ({
-        fold: i,
-        testMetrics: { test_f1: i === 2 ? 0.9 : 0.5 },
-      })),
-    }),
+    // Aggregation's choice (made on validation) is what infer follows.
+    JSON.stringify({ bestFold: 2 }),
   );
   await client.uploadArtifact(parentRunId, join(local, 'config.yaml'));
   await client.uploadArtifact(parentRunId, join(local, 'summary.json'));
@@ -146,7 +142,7 @@ test('models:/name@alias downloads the version: its adapter, thresholds and conf
   expect(again.p.threshold).toBe(0.55);
 });
 
-test('a training run id: best fold by held-out F1, or the fold named; a fold run id', async () => {
+test('a training run id: the aggregated best fold, or the fold named; a fold run id', async () => {
   const best = await single({ run: parentRunId });
   expect(best.result.model).toMatchObject({ kind: 'run', runId: parentRunId, folds: [2] });
   expect(best.p.threshold).toBeCloseTo(0.6, 10);

@@ -67,20 +67,20 @@ export function makeRunDir(
   runDir: string,
   baseDir: string,
   config: Config,
-  folds: { offset: number; threshold: number; f1: number }[],
+  folds: { offset: number; threshold: number; validation: number }[],
 ): string {
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'config.yaml'), configToYaml(config));
   folds.forEach((fold, i) => {
     makeAdapter(join(runDir, `fold_${i}`, 'best_adapter'), baseDir, fold.offset);
     writeFileSync(join(runDir, `fold_${i}`, 'thresholds.json'), thresholdsFile(fold.threshold));
+    writeFileSync(
+      join(runDir, `fold_${i}`, 'metrics.json'),
+      JSON.stringify({ test: {}, bestValidation: fold.validation }),
+    );
   });
-  writeFileSync(
-    join(runDir, 'summary.json'),
-    JSON.stringify({
-      folds: folds.map((f, i) => ({ fold: i, runId: null, testMetrics: { test_f1: f.f1 } })),
-    }),
-  );
+  // Not aggregated yet: no bestFold, so the best inner-validation value decides.
+  writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ folds: [] }));
   return runDir;
 }
 

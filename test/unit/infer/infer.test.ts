@@ -38,9 +38,9 @@ beforeAll(async () => {
   checkpoint = makeAdapter(join(root, 'ckpt', 'best_adapter'), baseDir, 0.25);
   writeFileSync(join(root, 'ckpt', 'thresholds.json'), thresholdsFile(0.45, { A4: 0.3 }));
   runDir = makeRunDir(join(root, 'run'), baseDir, config, [
-    { offset: -0.5, threshold: 0.4, f1: 0.5 },
-    { offset: 0.1, threshold: 0.5, f1: 0.7 },
-    { offset: 0.9, threshold: 0.6, f1: 0.6 },
+    { offset: -0.5, threshold: 0.4, validation: 0.5 },
+    { offset: 0.1, threshold: 0.5, validation: 0.7 },
+    { offset: 0.9, threshold: 0.6, validation: 0.6 },
   ]);
 });
 
@@ -197,7 +197,7 @@ describe('infer()', () => {
     expect(result.errors).toEqual([{ line: 2, error: '"post" is empty' }]);
   });
 
-  test('run directory: best fold by held-out F1 with its thresholds; /fold picks one', async () => {
+  test('run directory: best fold on inner validation with its thresholds; /fold picks one', async () => {
     const best = await infer({
       config,
       run: runDir,
@@ -217,6 +217,16 @@ describe('infer()', () => {
     });
     expect(fold2.model.folds).toEqual([2]);
     expect(fold2.predictions[0]!.threshold).toBe(0.6);
+    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ bestFold: 2 }));
+    const aggregated = await infer({
+      config,
+      run: runDir,
+      post: 'x',
+      criterion: 'A6',
+      loadModel: fakeLoader(),
+    });
+    expect(aggregated.model.folds).toEqual([2]);
+    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ folds: [] }));
     const fold0 = await infer({
       config,
       run: join(runDir, 'fold_0'),
