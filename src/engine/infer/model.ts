@@ -257,6 +257,7 @@ async function resolveRunDir(
       (await bestFold(
         runDir,
         folds.map((f) => f.fold),
+        trainingConfig,
       ));
     const found = folds.find((f) => f.fold === index);
     if (!found) {
