@@ -71,12 +71,19 @@ export interface AggregateResult {
   source: RunSource['kind'];
 }
 
+/** MLflow did not answer /health, or its local server could not be started. */
+export class TrackingUnreachableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TrackingUnreachableError';
+  }
+}
+
 /** A failure that means "MLflow is not there" rather than "MLflow said no". */
 export function isUnreachable(error: unknown): boolean {
-  if (isNetworkError(error)) return true;
+  if (error instanceof TrackingUnreachableError || isNetworkError(error)) return true;
   if (error instanceof MlflowApiError) return [408, 429, 502, 503, 504].includes(error.status);
-  const message = error instanceof Error ? error.message : String(error);
-  return /local MLflow server|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/.test(message);
+  return false;
 }
 
 /** Connects to MLflow and checks /health; throws a clear error when it is not reachable. */
@@ -86,18 +93,28 @@ export async function connectTracking(options: {
   logger: Logger;
   env: NodeJS.ProcessEnv;
 }): Promise<ResolvedTracking> {
-  const tracking = await resolveTracking({
-    enabled: true,
-    ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),
-    // The same place the training keeps its local server, so its runs are found.
-    workDir: resolve(options.cwd, 'mlruns'),
-    logger: options.logger,
-    env: options.env,
-  });
+  let tracking: ResolvedTracking | null;
+  try {
+    tracking = await resolveTracking({
+      enabled: true,
+      ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),
+      // The same place the training keeps its local server, so its runs are found.
+      workDir: resolve(options.cwd, 'mlruns'),
+      logger: options.logger,
+      env: options.env,
+    });
+  } catch (error) {
+    // The local server did not start (no mlflow binary, port, migrations): MLflow is not there.
+    if (error instanceof Error && /local MLflow server/.test(error.message))
+      throw new TrackingUnreachableError(error.message, { cause: error });
+    throw error;
+  }
   if (tracking === null) throw new Error('MLflow tracking is disabled');
   if (!(await tracking.client.health(5_000))) {
     await tracking.close();
-    throw new Error(`MLflow at ${tracking.uri} is not reachable (GET /health failed)`);
+    throw new TrackingUnreachableError(
+      `MLflow at ${tracking.uri} is not reachable (GET /health failed)`,
+    );
   }
   return tracking;
 }

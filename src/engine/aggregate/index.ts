@@ -1,5 +1,11 @@
 // Fold aggregation (summary.json/.md, thresholds.json, report.html) and Model Registry registration.
-export { aggregate, connectTracking, isUnreachable, parentRunMetrics } from './aggregate.js';
+export {
+  aggregate,
+  connectTracking,
+  isUnreachable,
+  parentRunMetrics,
+  TrackingUnreachableError,
+} from './aggregate.js';
 export type { AggregateFiles, AggregateOptions, AggregateResult } from './aggregate.js';
 export { defaultAlias, defaultModelName, register, registeredModelPath } from './register.js';
 export type { RegisterOptions, RegisterResult } from './register.js';
@@ -23,7 +29,7 @@ export {
   validateInferenceThresholds,
 } from './summary.js';
 export type { AggregateSummary, BestFoldThresholds, InferenceThresholds } from './summary.js';
-export { renderReportHtml, renderSummaryMarkdown } from './report.js';
+export { formatNumber, renderReportHtml, renderSummaryMarkdown } from './report.js';
 export {
   childRuns,
   findRunDirectory,
