@@ -16,6 +16,22 @@ export type {
   FoldResult,
 } from './engine/index.js';
 
+// Aggregation, registry, inference and the latency bench.
+export { aggregate, register } from './engine/aggregate/index.js';
+export type {
+  AggregateOptions,
+  AggregateResult,
+  RegisterOptions,
+  RegisterResult,
+  AggregateSummary,
+  InferenceThresholds,
+} from './engine/aggregate/index.js';
+export { infer } from './engine/infer/index.js';
+export type { InferOptions, InferResult, Prediction } from './engine/infer/index.js';
+export { bench } from './engine/bench/index.js';
+export type { BenchOptions, BenchResult } from './engine/bench/index.js';
+export type { LatencySummary } from './engine/bench/index.js';
+
 // Configuration.
 export {
   loadConfig,

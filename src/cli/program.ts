@@ -10,12 +10,18 @@ import {
   type Config,
 } from '../config/index.js';
 import { createLogger, type Logger } from '../infra/index.js';
+import { registerAggregateCommand } from './aggregate.js';
+import { registerBenchCommand } from './bench.js';
+import { registerInferCommand } from './infer.js';
+import { registerRegisterCommand } from './register.js';
 import { registerToolCommands } from './tools.js';
 
 /** Process exit codes of every mentallam command (docs/cli.md). */
 export const exitCodes = Object.freeze({ ok: 0, failure: 1, usage: 2, interrupted: 130 });
 
 export interface CliIo {
+  /** `mentallam infer --input -` reads it; default process.stdin. */
+  stdin?: NodeJS.ReadableStream;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env?: NodeJS.ProcessEnv;
@@ -200,6 +206,10 @@ export function createProgram(io: CliIo, options: CliOptions = {}): Command {
 
   registerTrainCommand(program, options.train, io, { configDir: options.configDir });
   registerToolCommands(program, io, { configDir: options.configDir });
+  registerAggregateCommand(program, io);
+  registerRegisterCommand(program, io);
+  registerInferCommand(program, io, { configDir: options.configDir });
+  registerBenchCommand(program, io, { configDir: options.configDir });
 
   // Subcommands inherit output routing and exit behaviour.
   for (const command of program.commands) {
