@@ -53,7 +53,8 @@ const postIdsOf = (dataset: Dataset, indices: number[]): string[] =>
  * training part into train/validation by post. The outer test fold is never used for tuning.
  */
 export function buildFolds(dataset: Dataset, options: BuildFoldsOptions): Fold[] {
-  const stratify = options.stratify ?? STRATIFICATION;
+  const requested = options.stratify ?? STRATIFICATION;
+  const stratify = requested === 'criterion_label' ? 'criterion_x_label' : requested;
   if (stratify !== 'criterion_x_label' && stratify !== 'label') {
     throw new RangeError(
       `stratify must be "criterion_x_label" or "label", got "${String(stratify)}"`,
