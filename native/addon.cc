@@ -2,6 +2,7 @@
 // types, and dispatch to worker threads. The computations live in the other files.
 #include <napi.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "async_task.h"
 #include "classifier.h"
@@ -299,6 +301,124 @@ Napi::Value LoadLlamaConfigAsync(const Napi::CallbackInfo& info) {
       });
 }
 
+// checkLlamaCheckpoint(dir) -> Promise<{ checked, hasScore, ignored: string[] }>
+Napi::Value CheckLlamaCheckpointAsync(const Napi::CallbackInfo& info) {
+  std::string dir = ExpectString(info, 0, "dir");
+  return RunAsync<CheckpointCheck>(
+      info.Env(), [dir] { return CheckLlamaCheckpoint(dir); },
+      [](Napi::Env env, CheckpointCheck& check) -> Napi::Value {
+        auto out = Napi::Object::New(env);
+        out.Set("checked", Napi::Number::New(env, static_cast<double>(check.checked)));
+        out.Set("hasScore", check.has_score);
+        auto ignored = Napi::Array::New(env, check.ignored.size());
+        for (size_t i = 0; i < check.ignored.size(); ++i) {
+          ignored.Set(static_cast<uint32_t>(i), check.ignored[i]);
+        }
+        out.Set("ignored", ignored);
+        return out;
+      });
+}
+
+// The camelCase object loadLlamaConfig returns -> LlamaConfig. Absent keys keep LlamaConfig's
+// defaults; headDim, numKeyValueHeads and id2label are derived as config.json loading does.
+LlamaConfig LlamaConfigFromJs(Napi::Env env, Napi::Object object) {
+  auto number = [&](Napi::Object from, const char* key, auto fallback) {
+    Napi::Value value = from.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsNumber()) throw Napi::TypeError::New(env, std::string(key) + " must be a number");
+    double number = value.As<Napi::Number>().DoubleValue();
+    if constexpr (std::is_integral_v<decltype(fallback)>) {
+      if (number != static_cast<double>(static_cast<int64_t>(number))) {
+        throw Napi::TypeError::New(env, std::string(key) + " must be an integer");
+      }
+    }
+    return static_cast<decltype(fallback)>(number);
+  };
+  auto boolean = [&](const char* key, bool fallback) {
+    Napi::Value value = object.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsBoolean()) throw Napi::TypeError::New(env, std::string(key) + " must be boolean");
+    return value.As<Napi::Boolean>().Value();
+  };
+  auto text = [&](Napi::Object from, const char* key, std::string fallback) {
+    Napi::Value value = from.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (!value.IsString()) throw Napi::TypeError::New(env, std::string(key) + " must be a string");
+    return value.As<Napi::String>().Utf8Value();
+  };
+  auto id = [&](const char* key, std::optional<int64_t> fallback) -> std::optional<int64_t> {
+    Napi::Value value = object.Get(key);
+    if (value.IsUndefined()) return fallback;
+    if (value.IsNull()) return std::nullopt;
+    return number(object, key, int64_t{0});
+  };
+  LlamaConfig c;
+  c.hidden_size = number(object, "hiddenSize", c.hidden_size);
+  c.intermediate_size = number(object, "intermediateSize", c.intermediate_size);
+  c.num_hidden_layers = number(object, "numHiddenLayers", c.num_hidden_layers);
+  c.num_attention_heads = number(object, "numAttentionHeads", c.num_attention_heads);
+  c.num_key_value_heads = number(object, "numKeyValueHeads", c.num_attention_heads);
+  c.head_dim =
+      number(object, "headDim", c.hidden_size / std::max<int64_t>(c.num_attention_heads, 1));
+  c.vocab_size = number(object, "vocabSize", c.vocab_size);
+  c.max_position_embeddings = number(object, "maxPositionEmbeddings", c.max_position_embeddings);
+  c.rms_norm_eps = number(object, "rmsNormEps", c.rms_norm_eps);
+  c.rope_theta = number(object, "ropeTheta", c.rope_theta);
+  Napi::Value rope = object.Get("ropeScaling");
+  if (rope.IsObject()) {
+    auto r = rope.As<Napi::Object>();
+    c.rope_scaling.type = text(r, "type", c.rope_scaling.type);
+    c.rope_scaling.factor = number(r, "factor", c.rope_scaling.factor);
+    c.rope_scaling.low_freq_factor = number(r, "lowFreqFactor", c.rope_scaling.low_freq_factor);
+    c.rope_scaling.high_freq_factor = number(r, "highFreqFactor", c.rope_scaling.high_freq_factor);
+    c.rope_scaling.original_max_position_embeddings =
+        number(r, "originalMaxPositionEmbeddings", c.rope_scaling.original_max_position_embeddings);
+  }
+  c.pad_token_id = id("padTokenId", c.pad_token_id);
+  c.bos_token_id = id("bosTokenId", c.bos_token_id);
+  c.eos_token_id = id("eosTokenId", c.eos_token_id);
+  c.num_labels = number(object, "numLabels", c.num_labels);
+  Napi::Value labels = object.Get("id2label");
+  c.id2label.clear();
+  if (labels.IsArray()) {
+    auto array = labels.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      c.id2label.push_back(array.Get(i).ToString().Utf8Value());
+    }
+  } else {
+    for (int64_t i = 0; i < c.num_labels; ++i) c.id2label.push_back("LABEL_" + std::to_string(i));
+  }
+  if (static_cast<int64_t>(c.id2label.size()) != c.num_labels) {
+    throw Napi::RangeError::New(env, "id2label must have numLabels entries");
+  }
+  c.attention_bias = boolean("attentionBias", c.attention_bias);
+  c.mlp_bias = boolean("mlpBias", c.mlp_bias);
+  c.tie_word_embeddings = boolean("tieWordEmbeddings", c.tie_word_embeddings);
+  c.torch_dtype = text(object, "torchDtype", c.torch_dtype);
+  c.hidden_act = text(object, "hiddenAct", c.hidden_act);
+  c.initializer_range = number(object, "initializerRange", c.initializer_range);
+  c.attention_dropout = number(object, "attentionDropout", c.attention_dropout);
+  Napi::Value problem = object.Get("problemType");
+  if (problem.IsString()) c.problem_type = problem.As<Napi::String>().Utf8Value();
+  return c;
+}
+
+// writeLlamaConfig(path, config) -> Promise<void>: a transformers-loadable config.json.
+Napi::Value WriteLlamaConfigAsync(const Napi::CallbackInfo& info) {
+  std::string path = ExpectString(info, 0, "path");
+  if (info.Length() < 2 || !info[1].IsObject()) {
+    throw Napi::TypeError::New(info.Env(), "config must be an object");
+  }
+  LlamaConfig config = LlamaConfigFromJs(info.Env(), info[1].As<Napi::Object>());
+  return RunAsync<bool>(
+      info.Env(),
+      [path, config] {
+        WriteLlamaConfig(path, config);
+        return true;
+      },
+      [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); });
+}
+
 void RegisterCheckpointIo(Napi::Env env, Napi::Object exports) {
   exports.Set("inspectSafetensors",
               Napi::Function::New(env, InspectSafetensorsAsync, "inspectSafetensors"));
@@ -307,6 +427,10 @@ void RegisterCheckpointIo(Napi::Env env, Napi::Object exports) {
   exports.Set("writeSafetensors",
               Napi::Function::New(env, WriteSafetensorsAsync, "writeSafetensors"));
   exports.Set("loadLlamaConfig", Napi::Function::New(env, LoadLlamaConfigAsync, "loadLlamaConfig"));
+  exports.Set("checkLlamaCheckpoint",
+              Napi::Function::New(env, CheckLlamaCheckpointAsync, "checkLlamaCheckpoint"));
+  exports.Set("writeLlamaConfig",
+              Napi::Function::New(env, WriteLlamaConfigAsync, "writeLlamaConfig"));
 }
 
 // ------------------------------- end of checkpoint I/O bindings -------------------------------

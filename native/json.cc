@@ -464,8 +464,14 @@ std::string JsonQuote(std::string_view value) {
 
 std::string JsonNumber(double value) {
   if (!std::isfinite(value)) throw UserError("cannot write a non-finite number to JSON");
-  char buffer[64];
-  auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  char buffer[400];
+  // Plain decimals for ordinary magnitudes (500000.0 reads better than 5e+05); exponent form
+  // only for very large or very small values. Both are the shortest round-trip text.
+  double magnitude = std::fabs(value);
+  auto format = magnitude == 0 || (magnitude >= 1e-5 && magnitude < 1e16)
+                    ? std::chars_format::fixed
+                    : std::chars_format::general;
+  auto result = std::to_chars(buffer, buffer + sizeof buffer, value, format);
   return std::string(buffer, result.ptr);
 }
 

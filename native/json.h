@@ -65,8 +65,9 @@ JsonValue ParseJson(std::string_view text, const std::string& source);
 // A JSON string literal for `value` (quotes included; control characters escaped).
 std::string JsonQuote(std::string_view value);
 
-// Shortest decimal text that reads back as the same double ("1e-05", "10000.0" style not kept;
-// integers print without a fraction). Non-finite values throw UserError.
+// Shortest text that reads back as the same double: plain decimals for magnitudes in
+// [1e-5, 1e16) ("500000", "0.00001"), exponent form otherwise ("1e-06"). Integral values print
+// without a fraction. Non-finite values throw UserError.
 std::string JsonNumber(double value);
 
 }  // namespace mentallam

@@ -1,10 +1,17 @@
 #include "model_config.h"
 
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "errors.h"
 #include "json.h"
+#include "safetensors.h"
 
 namespace mentallam {
 
@@ -87,6 +94,8 @@ class Keys {
     const JsonValue* value = Get(key);
     if (!value) return fallback;
     if (!value->IsNumber()) Fail(key, "must be a number, got " + Shown(*value));
+    // JSON has no infinity, but 1e400 parses to one; no config value can be infinite.
+    if (!std::isfinite(value->AsDouble())) Fail(key, "must be a finite number");
     return value->AsDouble();
   }
 
@@ -106,7 +115,9 @@ class Keys {
 
   static std::string Shown(const JsonValue& value) {
     if (value.IsString()) return "\"" + value.AsString() + "\"";
-    if (value.IsNumber()) return JsonNumber(value.AsDouble());
+    if (value.IsNumber()) {
+      return std::isfinite(value.AsDouble()) ? JsonNumber(value.AsDouble()) : "an infinite number";
+    }
     return value.Describe();
   }
 
@@ -205,10 +216,10 @@ LlamaConfig LoadLlamaConfig(const std::string& model_dir) {
   if (rope_parameters) {
     if (!rope_parameters->IsObject()) keys.Fail("rope_parameters", "must be an object or null");
     config.rope_scaling = ParseRope(*rope_parameters, file, "rope_parameters");
-    if (!keys.Get("rope_theta")) {
-      config.rope_theta =
-          Keys(*rope_parameters, file, "rope_parameters.").Double("rope_theta", config.rope_theta);
-    }
+    // v5 keeps rope_theta inside rope_parameters; it wins over a stale top-level key, as in
+    // transformers' standardize_rope_params.
+    config.rope_theta =
+        Keys(*rope_parameters, file, "rope_parameters.").Double("rope_theta", config.rope_theta);
   } else if (rope_scaling) {
     if (!rope_scaling->IsObject()) keys.Fail("rope_scaling", "must be an object or null");
     config.rope_scaling = ParseRope(*rope_scaling, file, "rope_scaling");
@@ -336,11 +347,79 @@ std::string LlamaConfigToJson(const LlamaConfig& c) {
   return out + "}\n";
 }
 
+void WriteLlamaConfig(const std::string& path, const LlamaConfig& config) {
+  std::string text = LlamaConfigToJson(config);
+  std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(reinterpret_cast<uintptr_t>(&text));
+  FILE* file = std::fopen(temp.c_str(), "wb");
+  if (!file) throw UserError(path + ": cannot create " + temp);
+  bool ok = std::fwrite(text.data(), 1, text.size(), file) == text.size();
+  ok = std::fflush(file) == 0 && ok;
+  ok = ::fsync(::fileno(file)) == 0 && ok;
+  ok = std::fclose(file) == 0 && ok;
+  if (!ok || std::rename(temp.c_str(), path.c_str()) != 0) {
+    std::remove(temp.c_str());
+    throw UserError(path + ": cannot write config.json");
+  }
+}
+
 void CheckShape(const std::string& file, const std::string& tensor, const torch::Tensor& t,
                 at::IntArrayRef expected) {
-  if (t.sizes() == expected) return;
-  throw UserError(file + ": tensor '" + tensor + "' has shape " + ShapeText(t.sizes()) +
+  CheckShape(file, tensor, t.sizes(), expected);
+}
+
+void CheckShape(const std::string& file, const std::string& tensor, at::IntArrayRef actual,
+                at::IntArrayRef expected) {
+  if (actual == expected) return;
+  throw UserError(file + ": tensor '" + tensor + "' has shape " + ShapeText(actual) +
                   ", config.json says " + ShapeText(expected));
+}
+
+std::vector<std::pair<std::string, std::vector<int64_t>>> LlamaWeightShapes(const LlamaConfig& c) {
+  const int64_t h = c.hidden_size, i = c.intermediate_size;
+  const int64_t q = c.num_attention_heads * c.head_dim, kv = c.num_key_value_heads * c.head_dim;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
+  shapes.push_back({"model.embed_tokens.weight", {c.vocab_size, h}});
+  for (int64_t layer = 0; layer < c.num_hidden_layers; ++layer) {
+    std::string prefix = "model.layers." + std::to_string(layer) + ".";
+    shapes.push_back({prefix + "input_layernorm.weight", {h}});
+    for (const auto& [name, out, in] :
+         std::vector<std::tuple<std::string, int64_t, int64_t>>{{"self_attn.q_proj", q, h},
+                                                                {"self_attn.k_proj", kv, h},
+                                                                {"self_attn.v_proj", kv, h},
+                                                                {"self_attn.o_proj", h, q}}) {
+      shapes.push_back({prefix + name + ".weight", {out, in}});
+      if (c.attention_bias) shapes.push_back({prefix + name + ".bias", {out}});
+    }
+    shapes.push_back({prefix + "post_attention_layernorm.weight", {h}});
+    for (const auto& [name, out, in] : std::vector<std::tuple<std::string, int64_t, int64_t>>{
+             {"mlp.gate_proj", i, h}, {"mlp.up_proj", i, h}, {"mlp.down_proj", h, i}}) {
+      shapes.push_back({prefix + name + ".weight", {out, in}});
+      if (c.mlp_bias) shapes.push_back({prefix + name + ".bias", {out}});
+    }
+  }
+  shapes.push_back({"model.norm.weight", {h}});
+  shapes.push_back({"score.weight", {c.num_labels, h}});
+  return shapes;
+}
+
+CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir) {
+  LlamaConfig config = LoadLlamaConfig(model_dir);
+  SafetensorsReader reader = SafetensorsReader::Open(model_dir);
+  CheckpointCheck check;
+  std::set<std::string> known;
+  for (const auto& [name, shape] : LlamaWeightShapes(config)) {
+    known.insert(name);
+    if (name == "score.weight" && !reader.Has(name)) continue;  // CausalLM: a fresh head
+    const TensorEntry& entry = reader.Entry(name);              // throws "... is missing"
+    CheckShape(entry.file, name, entry.shape, shape);
+    if (name == "score.weight") check.has_score = true;
+    ++check.checked;
+  }
+  for (const auto& name : reader.Names()) {
+    if (!known.count(name)) check.ignored.push_back(name);
+  }
+  return check;
 }
 
 }  // namespace mentallam

@@ -58,10 +58,33 @@ LlamaConfig LoadLlamaConfig(const std::string& model_dir);
 // A transformers-loadable config.json text (architectures ["LlamaForSequenceClassification"],
 // model_type "llama", id2label/label2id, rope_scaling null or its dict, rope_theta).
 std::string LlamaConfigToJson(const LlamaConfig& config);
+// Writes LlamaConfigToJson(config) to `path` atomically (temp file in the same dir + rename).
+void WriteLlamaConfig(const std::string& path, const LlamaConfig& config);
 
 // Throws UserError "<file>: tensor '<tensor>' has shape [a, b], config.json says [c, d]" when
 // t's shape differs from `expected`.
 void CheckShape(const std::string& file, const std::string& tensor, const torch::Tensor& t,
                 at::IntArrayRef expected);
+// The same for a shape known without loading the tensor (a safetensors header entry).
+void CheckShape(const std::string& file, const std::string& tensor, at::IntArrayRef actual,
+                at::IntArrayRef expected);
+
+// The base weights of LlamaForSequenceClassification and their shapes from the config, in the
+// checkpoint's key names (dora-llama-spec.md 1.7): embed_tokens [V, H]; per layer the two norms
+// [H], q [nh*D, H], k/v [nkv*D, H], o [H, nh*D], gate/up [I, H], down [H, I] (+ biases when
+// attention_bias / mlp_bias); model.norm [H]; score.weight [num_labels, H] last.
+std::vector<std::pair<std::string, std::vector<int64_t>>> LlamaWeightShapes(
+    const LlamaConfig& config);
+
+struct CheckpointCheck {
+  int64_t checked = 0;               // tensors whose shape was checked
+  bool has_score = false;            // false for a CausalLM checkpoint: the head starts fresh
+  std::vector<std::string> ignored;  // tensors the classifier does not use (lm_head, inv_freq)
+};
+
+// Opens <model_dir>/config.json and the weights (model.safetensors or shards) and checks every
+// base weight is present with the config's shape, reading headers only. Missing tensor or a
+// shape mismatch -> UserError naming the file.
+CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir);
 
 }  // namespace mentallam

@@ -150,6 +150,15 @@ interface AddonBinding {
     metadata?: Record<string, string>,
   ): Promise<void>;
   loadLlamaConfig(dir: string): Promise<LlamaConfig>;
+  checkLlamaCheckpoint(dir: string): Promise<CheckpointCheck>;
+  writeLlamaConfig(path: string, config: Partial<LlamaConfig>): Promise<void>;
+}
+
+/** What checkLlamaCheckpoint found: shapes checked, whether a score head exists, unused keys. */
+export interface CheckpointCheck {
+  checked: number;
+  hasScore: boolean;
+  ignored: string[];
 }
 
 /**
@@ -177,6 +186,22 @@ export function writeSafetensors(
 /** Parses <dir>/config.json (or a .json path) with transformers' LlamaConfig defaults. */
 export function loadLlamaConfig(dir: string): Promise<LlamaConfig> {
   return addon().loadLlamaConfig(dir);
+}
+
+/**
+ * Checks a model directory before loading it: config.json parses, every base weight is present
+ * with the shape the config implies (headers only). A CausalLM checkpoint has hasScore false.
+ */
+export function checkLlamaCheckpoint(dir: string): Promise<CheckpointCheck> {
+  return addon().checkLlamaCheckpoint(dir);
+}
+
+/**
+ * Writes a transformers-loadable config.json (LlamaForSequenceClassification) atomically. Absent
+ * keys take LlamaConfig's defaults; headDim defaults to hiddenSize / numAttentionHeads.
+ */
+export function writeLlamaConfig(path: string, config: Partial<LlamaConfig>): Promise<void> {
+  return addon().writeLlamaConfig(path, config);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -230,6 +255,10 @@ export interface TrainStepOptions {
   accumulate?: boolean;
   /** BCE pos_weight (numLabels 1) or class weights [1, posWeight] (numLabels 2). */
   posWeight?: number;
+  /** AdamW betas; default [0.9, 0.999] as torch.optim.AdamW. */
+  adamBetas?: [number, number];
+  /** AdamW eps; default 1e-8 as torch.optim.AdamW. */
+  adamEps?: number;
 }
 
 export interface TrainStepResult {
