@@ -671,6 +671,16 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
     if (!pos.IsUndefined() && !pos.IsNull()) {
       options.pos_weight = ClfNumber(env, pos, "options.posWeight", 1);
     }
+    options.eps = ClfNumber(env, object.Get("adamEps"), "options.adamEps", options.eps);
+    auto betas = object.Get("adamBetas");
+    if (!betas.IsUndefined() && !betas.IsNull()) {
+      if (!betas.IsArray() || betas.As<Napi::Array>().Length() != 2) {
+        throw Napi::TypeError::New(env, "options.adamBetas must be [beta1, beta2]");
+      }
+      auto pair = betas.As<Napi::Array>();
+      options.beta1 = ClfNumber(env, pair.Get(0u), "options.adamBetas[0]", options.beta1);
+      options.beta2 = ClfNumber(env, pair.Get(1u), "options.adamBetas[1]", options.beta2);
+    }
     std::shared_ptr<Classifier> model;
     Batch batch = ClaimBatch(info, "trainStep", &model);
     return Run<TrainResult>(

@@ -149,6 +149,10 @@ TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& option
     throw UserError("weightDecay must be a finite number >= 0");
   }
   if (options.pos_weight && !(*options.pos_weight > 0)) throw UserError("posWeight must be > 0");
+  if (!(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1)) {
+    throw UserError("adamBetas must be in [0, 1)");
+  }
+  if (!(options.eps > 0)) throw UserError("adamEps must be > 0");
   torch::AutoGradMode grad(true);
   auto logits = model_.Forward(batch.input_ids, batch.attention_mask, /*training=*/true,
                                options_.gradient_checkpointing);
@@ -173,6 +177,9 @@ TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& option
     }
   }
   result.grad_norm = ClipGradNorm(params, options.max_grad_norm);
+  optimizer_.beta1 = options.beta1;
+  optimizer_.beta2 = options.beta2;
+  optimizer_.eps = options.eps;
   optimizer_.Step(params, options.lr, options.weight_decay);
   ClearGrads();
   accumulated_ = 0;

@@ -37,6 +37,7 @@ struct TrainOptions {
   double max_grad_norm = 0;  // <= 0 or infinite: no clipping (the norm is still returned)
   bool accumulate = false;   // true: backward only, the optimizer step comes later
   std::optional<double> pos_weight;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // torch.optim.AdamW defaults
 };
 
 struct TrainResult {

@@ -111,6 +111,7 @@ def train(args):
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr,
+        eps=args.eps,
     )
     losses, norms = [], []
     for _ in range(args.steps):
@@ -124,6 +125,26 @@ def train(args):
         norms.append(norm.item())
     model.save_pretrained(args.out)
     print(json.dumps({"losses": losses, "gradNorms": norms}))
+
+
+def peft_key(name):
+    """named_parameters name -> the key peft saves it under."""
+    name = name.replace("lora_magnitude_vector.default.weight", "lora_magnitude_vector")
+    name = name.replace(".modules_to_save.default.", ".")
+    return name.replace(".default.", ".")
+
+
+def grads(args):
+    model = peft_model(args, trainable=True)
+    model.train()
+    ids, mask, labels = read_batch(args.batch[0])
+    out = model(input_ids=ids, attention_mask=mask).logits
+    loss = torch.nn.functional.cross_entropy(out, labels)
+    loss.backward()
+    result = {
+        peft_key(n): p.grad.flatten().tolist() for n, p in model.named_parameters() if p.requires_grad
+    }
+    print(json.dumps({"loss": loss.item(), "grads": result}))
 
 
 def compare(args):
@@ -156,6 +177,10 @@ def main():
     p.add_argument("--model", required=True)
     p.add_argument("--adapter", required=True)
     p.add_argument("--batch", required=True, nargs="+")
+    p = sub.add_parser("grads")
+    p.add_argument("--model", required=True)
+    p.add_argument("--adapter", required=True)
+    p.add_argument("--batch", required=True, nargs=1)
     p = sub.add_parser("train")
     p.add_argument("--model", required=True)
     p.add_argument("--adapter", required=True)
@@ -164,6 +189,7 @@ def main():
     p.add_argument("--lr", type=float, required=True)
     p.add_argument("--wd", type=float, default=0.0)
     p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--eps", type=float, default=1e-8)
     p.add_argument("--out", required=True)
     p = sub.add_parser("compare")
     p.add_argument("--a", required=True)
@@ -175,6 +201,7 @@ def main():
         "make-adapter": make_adapter,
         "logits": logits,
         "train": train,
+        "grads": grads,
         "compare": compare,
     }[args.command](args)
 
