@@ -6,6 +6,10 @@ import { exitCodes, type TrainRunner } from './program.js';
  * The training implementation behind `mentallam train` and `mentallam-train`: a thin layer over
  * trainFolds that draws progress on stderr and maps an interrupt to exit code 130.
  */
+function fixed(value: number | undefined): string {
+  return value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(4);
+}
+
 export const runTraining: TrainRunner = async (args) => {
   try {
     const result = await trainFolds({

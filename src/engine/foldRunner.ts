@@ -115,6 +115,13 @@ export function optimizerStepsPerEpoch(trainCount: number, options: FoldTraining
   return Math.ceil(microBatches / accumulationSteps(options));
 }
 
+/** Optimizer steps a fold runs unless it stops early: epochs x steps per epoch, capped by maxSteps. */
+export function plannedSteps(trainCount: number, options: FoldTrainingOptions): number {
+  const perEpoch = optimizerStepsPerEpoch(trainCount, options);
+  const steps = perEpoch * options.maxEpochs;
+  return Math.max(1, options.maxSteps === null ? steps : Math.min(options.maxSteps, steps));
+}
+
 export function accumulationSteps(options: FoldTrainingOptions): number {
   return Math.max(1, Math.round(options.effectiveBatchSize / options.microBatchSize));
 }
@@ -158,12 +165,7 @@ export async function trainFold(
   const { fold, onEvent } = hooks;
   const accumulation = accumulationSteps(options);
   const stepsPerEpoch = optimizerStepsPerEpoch(data.trainIndices.length, options);
-  const totalSteps = Math.max(
-    1,
-    options.maxSteps === null
-      ? stepsPerEpoch * options.maxEpochs
-      : Math.min(options.maxSteps, stepsPerEpoch * options.maxEpochs),
-  );
+  const totalSteps = plannedSteps(data.trainIndices.length, options);
   const warmupSteps = Math.round(options.warmupRatio * totalSteps);
   const evalEvery = options.evalEverySteps > 0 ? options.evalEverySteps : stepsPerEpoch;
   const stopping = new EarlyStopping(options.earlyStopping);

@@ -59,6 +59,7 @@ import {
 import type { TrainEventHandler } from './events.js';
 import {
   predictIndices,
+  plannedSteps,
   trainFold,
   TrainingInterruptedError,
   type FoldTrainingOptions,
@@ -385,7 +386,7 @@ async function runOneFold(
   emit({
     type: 'fold-start',
     fold: fold.index,
-    totalSteps: 0,
+    totalSteps: plannedSteps(fold.train.length, options),
     trainPairs: fold.train.length,
     validationPairs: fold.validation.length,
     testPairs: fold.test.length,
