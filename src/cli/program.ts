@@ -12,7 +12,7 @@ import {
 import { createLogger, type Logger } from '../infra/index.js';
 import { registerAggregateCommand } from './aggregate.js';
 import { registerBenchCommand } from './bench.js';
-import { registerInferCommand } from './infer.js';
+import { registerInferCommand, type CommandDefaults } from './infer.js';
 import { registerRegisterCommand } from './register.js';
 import { registerToolCommands } from './tools.js';
 
@@ -48,6 +48,9 @@ export interface CliOptions {
   train?: TrainRunner;
   /** Default configs/ folder, overridable per call with --config-dir. */
   configDir?: string;
+  /** Test seams for infer and bench: a model loader instead of the native one, and a clock. */
+  loadModel?: CommandDefaults['loadModel'];
+  now?: () => number;
 }
 
 /** Thrown inside actions to end with a code after a message was written. */
@@ -208,8 +211,13 @@ export function createProgram(io: CliIo, options: CliOptions = {}): Command {
   registerToolCommands(program, io, { configDir: options.configDir });
   registerAggregateCommand(program, io);
   registerRegisterCommand(program, io);
-  registerInferCommand(program, io, { configDir: options.configDir });
-  registerBenchCommand(program, io, { configDir: options.configDir });
+  const seams: CommandDefaults = {
+    configDir: options.configDir,
+    ...(options.loadModel ? { loadModel: options.loadModel } : {}),
+    ...(options.now ? { now: options.now } : {}),
+  };
+  registerInferCommand(program, io, seams);
+  registerBenchCommand(program, io, seams);
 
   // Subcommands inherit output routing and exit behaviour.
   for (const command of program.commands) {

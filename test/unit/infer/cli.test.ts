@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { createProgram } from '../../../src/cli/program.js';
-import { registerBenchCommand } from '../../../src/cli/bench.js';
-import { formatPredictionTable, registerInferCommand } from '../../../src/cli/infer.js';
+import { formatPredictionTable } from '../../../src/cli/infer.js';
 import type { ModelLoader } from '../../../src/engine/infer/index.js';
 import {
   captureIo,
@@ -34,9 +33,7 @@ async function cli(
   options: { stdin?: string; loadModel?: ModelLoader; now?: () => number } = {},
 ) {
   const captured = captureIo();
-  const program = createProgram(captured.io);
-  registerInferCommand(program, captured.io, { loadModel: options.loadModel ?? fakeLoader() });
-  registerBenchCommand(program, captured.io, {
+  const program = createProgram(captured.io, {
     loadModel: options.loadModel ?? fakeLoader(),
     ...(options.now ? { now: options.now } : {}),
   });
