@@ -2,14 +2,15 @@ import { InterruptedError } from '../tracking/index.js';
 import { trainFolds } from '../engine/index.js';
 import { exitCodes, type TrainRunner } from './program.js';
 
-/**
- * The training implementation behind `mentallam train` and `mentallam-train`: a thin layer over
- * trainFolds that draws progress on stderr and maps an interrupt to exit code 130.
- */
 function fixed(value: number | undefined): string {
   return value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(4);
 }
 
+/**
+ * The training implementation behind `mentallam train` and `mentallam-train`: a thin layer over
+ * trainFolds that draws progress on stderr, prints a short result on stdout and maps an
+ * interrupt to exit code 130.
+ */
 export const runTraining: TrainRunner = async (args) => {
   try {
     const result = await trainFolds({
@@ -18,9 +19,19 @@ export const runTraining: TrainRunner = async (args) => {
       logger: args.logger,
       showProgress: true,
     });
-    args.io.stdout.write(
-      `${JSON.stringify({ runDir: result.runDir, parentRunId: result.parentRunId, pooled: result.pooled }, null, 2)}\n`,
-    );
+    const pooled = result.pooled;
+    const acrossFolds = result.acrossFolds['test_f1'];
+    const lines = [
+      `run directory: ${result.runDir}`,
+      ...(result.parentRunId ? [`MLflow parent run: ${result.parentRunId}`] : []),
+      `pooled out-of-fold: F1 ${fixed(pooled['f1'])}, macro-F1 ${fixed(pooled['macro_f1'])}, ` +
+        `AP ${fixed(pooled['average_precision'])}, ROC-AUC ${fixed(pooled['roc_auc'])}`,
+      ...(acrossFolds
+        ? [`test F1 across folds: ${fixed(acrossFolds.mean)} ± ${fixed(acrossFolds.std)}`]
+        : []),
+      `summary: ${result.summaryPath}`,
+    ];
+    args.io.stdout.write(`${lines.join('\n')}\n`);
     return exitCodes.ok;
   } catch (error) {
     if (error instanceof InterruptedError) {
