@@ -18,6 +18,7 @@ export const runTraining: TrainRunner = async (args) => {
       overrides: args.overrides,
       logger: args.logger,
       showProgress: true,
+      resume: args.resume !== undefined,
     });
     const pooled = result.pooled;
     const acrossFolds = result.acrossFolds['test_f1'];

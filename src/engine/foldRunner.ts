@@ -4,7 +4,8 @@
  * scored once, at the end, with the best adapter and the tuned thresholds. The test fold is
  * never used for a decision.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { planEpochBatches } from './batching.js';
@@ -16,6 +17,7 @@ import {
   type ModelBatch,
   type TokenizedExamples,
 } from './examples.js';
+import { createRng, writeJsonAtomic } from '../infra/index.js';
 import { learningRateAt, type LrScheduleName } from './schedule.js';
 
 /** What the fold runner needs from a model; the native Classifier provides it. */
@@ -87,7 +89,61 @@ export interface FoldRunnerHooks {
   logValidationMetrics?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
   /** Returns true when an interrupt asked the run to stop after the current step. */
   shouldStop?: () => boolean;
-  rng: () => number;
+  /** Seed for the batch order; the fold runner counts draws so a resume can replay them. */
+  seed: number;
+  /**
+   * Called before each optimizer step: the engine reseeds libtorch from (fold, step) so dropout
+   * masks do not depend on how many steps ran in this process (exact resume).
+   */
+  beforeStep?: (step: number) => void;
+  /** Continue from the checkpoint an interrupted run saved in <foldDir>/checkpoint. */
+  resume?: boolean;
+}
+
+/** What an interrupted fold saves beside its adapter + optimizer state, to continue exactly. */
+export interface FoldCheckpointState {
+  step: number;
+  epoch: number;
+  /** Index into the epoch's batch plan of the next micro-batch group. */
+  nextBatch: number;
+  /** RNG draws made before this epoch's plan (the plan is rebuilt from them). */
+  rngDrawsAtEpochStart: number;
+  earlyStopping: EarlyStoppingState;
+  bestStep: number;
+  history: FoldTrainingResult['history'];
+  lossSinceEvaluation: { sum: number; count: number };
+}
+
+export const checkpointDirName = 'checkpoint';
+const trainerStateFile = 'trainer_state.json';
+
+/** A seeded uniform RNG that counts its draws, so its position can be saved and replayed. */
+export function countingRng(seed: number): {
+  next: () => number;
+  draws: () => number;
+  skip: (n: number) => void;
+} {
+  const rng = createRng(seed);
+  let count = 0;
+  return {
+    next: () => {
+      count += 1;
+      return rng();
+    },
+    draws: () => count,
+    skip: (n: number) => {
+      for (let i = 0; i < n; i++) {
+        rng();
+        count += 1;
+      }
+    },
+  };
+}
+
+export async function readFoldCheckpoint(foldDir: string): Promise<FoldCheckpointState | null> {
+  const path = join(foldDir, checkpointDirName, trainerStateFile);
+  if (!existsSync(path)) return null;
+  return JSON.parse(await readFile(path, 'utf8')) as FoldCheckpointState;
 }
 
 export class NonFiniteLossError extends Error {
@@ -179,7 +235,22 @@ export async function trainFold(
   let epoch = 0;
   let stoppedEarly = false;
   let bestStep = 0;
-  const lossSinceEvaluation = { sum: 0, count: 0 };
+  let lossSinceEvaluation = { sum: 0, count: 0 };
+  let firstBatch = 0;
+  const rng = countingRng(hooks.seed);
+  const checkpointDir = join(foldDir, checkpointDirName);
+  const saved = hooks.resume ? await readFoldCheckpoint(foldDir) : null;
+  if (saved) {
+    await model.loadAdapter(checkpointDir);
+    step = saved.step;
+    epoch = saved.epoch;
+    firstBatch = saved.nextBatch;
+    bestStep = saved.bestStep;
+    history.push(...saved.history);
+    lossSinceEvaluation = { ...saved.lossSinceEvaluation };
+    stopping.restore(saved.earlyStopping);
+    rng.skip(saved.rngDrawsAtEpochStart);
+  }
 
   const evaluate = async (): Promise<boolean> => {
     const scores = await predictIndices(model, data.examples, data.validationIndices, options);
@@ -212,13 +283,33 @@ export async function trainFold(
     return decision.shouldStop;
   };
 
+  const saveCheckpoint = async (nextBatch: number, rngDrawsAtEpochStart: number) => {
+    await rm(checkpointDir, { recursive: true, force: true });
+    await model.saveAdapter(checkpointDir);
+    const state: FoldCheckpointState = {
+      step,
+      epoch,
+      nextBatch,
+      rngDrawsAtEpochStart,
+      earlyStopping: stopping.snapshot(),
+      bestStep,
+      history,
+      lossSinceEvaluation,
+    };
+    await writeJsonAtomic(join(checkpointDir, trainerStateFile), state);
+  };
+
   training: while (step < totalSteps && epoch < options.maxEpochs) {
+    const rngDrawsAtEpochStart = rng.draws();
     const plan = planEpochBatches(trainLengths, {
       microBatchSize: options.microBatchSize,
       bucketWindow: options.bucketWindow,
-      rng: hooks.rng,
+      rng: rng.next,
     });
-    for (let start = 0; start < plan.length && step < totalSteps; start += accumulation) {
+    const startBatch = firstBatch;
+    firstBatch = 0;
+    for (let start = startBatch; start < plan.length && step < totalSteps; start += accumulation) {
+      hooks.beforeStep?.(step);
       const group = plan.slice(start, start + accumulation);
       const started = performance.now();
       let lossSum = 0;
@@ -277,11 +368,22 @@ export async function trainFold(
           break training;
         }
       }
-      if (hooks.shouldStop?.()) throw new TrainingInterruptedError(fold, step);
+      if (hooks.shouldStop?.()) {
+        const next = start + accumulation;
+        // An epoch boundary: the resumed run starts the next epoch with a fresh plan.
+        if (next >= plan.length) {
+          epoch += 1;
+          await saveCheckpoint(0, rng.draws());
+        } else {
+          await saveCheckpoint(next, rngDrawsAtEpochStart);
+        }
+        throw new TrainingInterruptedError(fold, step);
+      }
     }
     epoch += 1;
   }
   if (history.length === 0 || history[history.length - 1]!.step !== step) await evaluate();
+  await rm(checkpointDir, { recursive: true, force: true });
   return {
     bestAdapterDir,
     bestStep,

@@ -18,7 +18,6 @@ import {
 import { buildFolds, writeFoldFiles, type Dataset, type Fold } from '../data/index.js';
 import {
   createLogger,
-  createRng,
   deriveSeed,
   onInterrupt,
   writeFileAtomic,
@@ -73,6 +72,8 @@ import {
 } from './evaluation.js';
 import { createProgressReporter } from './progress.js';
 import { runTags } from './runInfo.js';
+import { continueRun, readRunState, writeRunState, type RunState } from './runState.js';
+import { manualSeed } from '../native.js';
 
 export interface TrainFoldsOptions {
   /** Hydra-style overrides, e.g. ['training.lr=3e-5', 'experiment=mentallama-redsm5']. */
@@ -87,6 +88,13 @@ export interface TrainFoldsOptions {
   logger?: Logger;
   /** Base directory for relative paths in the config (default: the working directory). */
   cwd?: string;
+  /**
+   * Continue the run in config.run_dir: finished folds are read back, an interrupted fold goes on
+   * from its checkpoint, and logging continues in the same MLflow runs.
+   */
+  resume?: boolean;
+  /** Aborting it acts like Ctrl-C: finish the step, save a checkpoint, end runs KILLED. */
+  signal?: AbortSignal;
 }
 
 export interface FoldResult {
@@ -179,13 +187,17 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
   // A first Ctrl-C finishes the current step, saves and ends runs KILLED; a second exits at once.
   let interrupted = false;
   const abort = new AbortController();
-  const stopListening = onInterrupt(() => {
+  const requestStop = () => {
+    if (interrupted) return;
     interrupted = true;
     abort.abort();
     logger.warn(
       'interrupt received: finishing the current step, then stopping (again to exit now)',
     );
-  });
+  };
+  const stopListening = onInterrupt(requestStop);
+  options.signal?.addEventListener('abort', requestStop, { once: true });
+  if (options.signal?.aborted) requestStop();
 
   const tracking = await resolveTracking({
     enabled: config.logging.mlflow.enabled,
@@ -206,6 +218,12 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
   // Post texts must never reach MLflow: the client refuses any value containing one.
   tracking?.client.guardTexts(dataset.posts.map((post: { text: string }) => post.text));
 
+  const tracker = tracking ? new SpoolingTracker(tracking.client, { runDir, logger }) : null;
+  const previousState = options.resume ? await readRunState(runDir) : null;
+  if (options.resume && !previousState) {
+    throw new Error(`--resume ${runDir}: no run-state.json there, so there is nothing to resume`);
+  }
+
   const runBody = async (parent: ActiveRun | null): Promise<TrainFoldsResult> => {
     emit({
       type: 'run-start',
@@ -221,12 +239,23 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
     }
     const results: {
       result: FoldResult;
-      report: FoldTestReport;
+      thresholds: Record<string, number>;
       fold: Fold;
       scores: Float32Array;
     }[] = [];
+    const state: RunState = previousState ?? { parentRunId: parent?.runId ?? null, folds: {} };
+    state.parentRunId = parent?.runId ?? state.parentRunId;
+    await writeRunState(runDir, state);
     for (const fold of selectedFolds) {
+      const foldState = state.folds[String(fold.index)];
+      if (options.resume && foldState?.status === 'done') {
+        results.push({ ...(await readFinishedFold(runDir, fold)), fold });
+        continue;
+      }
+      if (interrupted) throw new TrainingInterruptedError(fold.index, 0);
       const runFold = async (child: ActiveRun | null) => {
+        state.folds[String(fold.index)] = { runId: child?.runId ?? null, status: 'running' };
+        await writeRunState(runDir, state);
         const outcome = await runOneFold(
           config,
           dataset,
@@ -237,35 +266,55 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
           child,
           emit,
           () => interrupted,
+          Boolean(options.resume && foldState),
         );
         outcome.result.runId = child?.runId ?? null;
+        await writeJsonAtomic(join(runDir, `fold_${fold.index}`, 'result.json'), outcome.result);
+        state.folds[String(fold.index)] = { runId: child?.runId ?? null, status: 'done' };
+        await writeRunState(runDir, state);
         return outcome;
       };
-      const outcome = parent
-        ? await withChildRun(
-            parent,
-            {
-              runName: `fold_${fold.index}`,
-              tags: { 'mentallam.fold': String(fold.index) },
-              params: { fold: fold.index },
-              signal: abort.signal,
-              logger,
-            },
-            async (child) => {
-              await child.logArtifact(foldFiles[fold.index]!, 'folds');
-              return runFold(child);
-            },
-          )
-        : await runFold(null);
-      results.push({ ...outcome, fold });
+      let outcome: Awaited<ReturnType<typeof runFold>>;
+      if (parent && tracking && options.resume && foldState?.runId) {
+        outcome = await continueRun(
+          tracker!,
+          tracking.client,
+          foldState.runId,
+          { parentRunId: parent.runId, signal: abort.signal },
+          runFold,
+        );
+      } else if (parent) {
+        outcome = await withChildRun(
+          parent,
+          {
+            runName: `fold_${fold.index}`,
+            tags: { 'mentallam.fold': String(fold.index) },
+            params: { fold: fold.index },
+            signal: abort.signal,
+            logger,
+          },
+          async (child) => {
+            await child.logArtifact(foldFiles[fold.index]!, 'folds');
+            return runFold(child);
+          },
+        );
+      } else {
+        outcome = await runFold(null);
+      }
+      results.push({
+        result: outcome.result,
+        thresholds: outcome.report.thresholds.thresholds,
+        scores: outcome.scores,
+        fold,
+      });
     }
 
     const pooled = pooledMetrics(
-      results.map(({ fold, scores, report }) => ({
+      results.map(({ fold, scores, thresholds }) => ({
         labels: fold.test.map((i) => dataset.pairs[i]!.label),
         scores,
         criterionIds: fold.test.map((i) => dataset.pairs[i]!.criterionId),
-        thresholds: report.thresholds.thresholds,
+        thresholds,
       })),
     );
     const pooledFlat = pooledRecord(pooled);
@@ -314,8 +363,16 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
   };
 
   try {
-    if (!tracking) return await runBody(null);
-    const tracker = new SpoolingTracker(tracking.client, { runDir, logger });
+    if (!tracking || !tracker) return await runBody(null);
+    if (options.resume && previousState?.parentRunId) {
+      return await continueRun(
+        tracker,
+        tracking.client,
+        previousState.parentRunId,
+        { signal: abort.signal },
+        runBody,
+      );
+    }
     return await withParentRun(
       tracker,
       {
@@ -349,11 +406,13 @@ async function runOneFold(
   child: ActiveRun | null,
   emit: TrainEventHandler,
   isInterrupted: () => boolean,
+  resume: boolean,
 ): Promise<{ result: FoldResult; report: FoldTestReport; scores: Float32Array }> {
   const started = Date.now();
   const foldDir = join(runDir, `fold_${fold.index}`);
   const foldSeed = deriveSeed(config.seed, fold.index);
-  // Same state as a fresh load: the adapters are re-initialised from the fold's seed.
+  // Same state as a fresh load: the adapters are re-initialised from the fold's seed (a resumed
+  // fold then loads its checkpoint over them).
   await classifier.resetAdapter(foldSeed);
   const training = config.training;
   const options: FoldTrainingOptions = {
@@ -405,7 +464,9 @@ async function runOneFold(
     {
       fold: fold.index,
       onEvent: emit,
-      rng: createRng(foldSeed),
+      seed: foldSeed,
+      resume,
+      beforeStep: (step) => manualSeed(deriveSeed(foldSeed, 'step', step)),
       shouldStop: isInterrupted,
       logStepMetrics: child
         ? (step, metrics) =>
@@ -572,6 +633,31 @@ function pickScalars(metrics: object): Record<string, number> {
 
 function pooledRecord(pooled: PooledMetrics): Record<string, number> {
   return { ...snakeCaseRecord(pickScalars(pooled.overall)), macro_f1: pooled.macroF1 };
+}
+
+/** A fold a previous (interrupted) invocation finished: its result, thresholds and test scores. */
+async function readFinishedFold(
+  runDir: string,
+  fold: Fold,
+): Promise<{ result: FoldResult; thresholds: Record<string, number>; scores: Float32Array }> {
+  const foldDir = join(runDir, `fold_${fold.index}`);
+  const result = JSON.parse(await readFile(join(foldDir, 'result.json'), 'utf8')) as FoldResult;
+  const thresholds = JSON.parse(await readFile(join(foldDir, 'thresholds.json'), 'utf8')) as {
+    perCriterion: Record<string, number>;
+  };
+  const predictions = JSON.parse(await readFile(join(foldDir, 'predictions.json'), 'utf8')) as {
+    test: { score: number }[];
+  };
+  if (predictions.test.length !== fold.test.length) {
+    throw new Error(
+      `${foldDir}/predictions.json has ${predictions.test.length} test pairs, the fold has ${fold.test.length}: the data or splits changed since the run started`,
+    );
+  }
+  return {
+    result,
+    thresholds: thresholds.perCriterion,
+    scores: Float32Array.from(predictions.test, (row) => row.score),
+  };
 }
 
 /** Reads a run's summary.json (for resume and aggregate). */

@@ -1,0 +1,71 @@
+/**
+ * A run interrupted mid-fold (an AbortSignal acts like Ctrl-C) saves a checkpoint, and resuming
+ * it ends with the same final metrics as a run that was never interrupted.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { trainFolds } from '../../../src/engine/index.js';
+import { InterruptedError } from '../../../src/tracking/index.js';
+
+const criteriaPath = resolve('data/dsm5/criteria.json');
+
+function overrides(dir: string, runName: string): string[] {
+  return [
+    `run_dir=${join(dir, runName)}`,
+    `model.path=${join(dir, 'model')}`,
+    `data.dir=${join(dir, 'data')}`,
+    `data.criteria_path=${criteriaPath}`,
+    'data.synthetic.n_posts=60',
+    'data.splits.n_splits=2',
+    'data.splits.inner_validation_fraction=0.25',
+    'data.prompt.max_length=112',
+    'training.max_epochs=2',
+    'training.micro_batch_size=8',
+    'training.effective_batch_size=16',
+    'training.eval_every_steps=4',
+    'logging.mlflow.enabled=false',
+    'logging.progress=none',
+    'logging.level=error',
+  ];
+}
+
+function foldMetrics(runDir: string, fold: number): Record<string, number> {
+  return JSON.parse(readFileSync(join(runDir, `fold_${fold}`, 'metrics.json'), 'utf8')).test;
+}
+
+describe('interrupt and resume', () => {
+  test('a run interrupted in fold 1 and resumed equals an uninterrupted run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mentallam-resume-'));
+    const reference = await trainFolds({ overrides: overrides(dir, 'reference'), cwd: dir });
+
+    const abort = new AbortController();
+    let steps = 0;
+    const interruptedRun = trainFolds({
+      overrides: overrides(dir, 'interrupted'),
+      cwd: dir,
+      signal: abort.signal,
+      onEvent: (event) => {
+        // Fold 1, in the middle of its first epoch (not on an evaluation step).
+        if (event.type === 'step' && event.fold === 1 && ++steps === 3) abort.abort();
+      },
+    });
+    await expect(interruptedRun).rejects.toBeInstanceOf(InterruptedError);
+    const runDir = join(dir, 'interrupted');
+    expect(existsSync(join(runDir, 'fold_1', 'checkpoint', 'trainer_state.json'))).toBe(true);
+    const state = JSON.parse(readFileSync(join(runDir, 'run-state.json'), 'utf8'));
+    expect(state.folds['0'].status).toBe('done');
+    expect(state.folds['1'].status).toBe('running');
+
+    const resumed = await trainFolds({
+      overrides: overrides(dir, 'interrupted'),
+      cwd: dir,
+      resume: true,
+    });
+    expect(existsSync(join(runDir, 'fold_1', 'checkpoint'))).toBe(false);
+    expect(foldMetrics(runDir, 0)).toEqual(foldMetrics(reference.runDir, 0));
+    expect(foldMetrics(runDir, 1)).toEqual(foldMetrics(reference.runDir, 1));
+    expect(resumed.pooled).toEqual(reference.pooled);
+  }, 600_000);
+});
