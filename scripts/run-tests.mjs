@@ -2,6 +2,8 @@
 // The test command's runner: unit tests (parallel), then integration and parity suites one at a
 // time (they start MLflow servers and load the native addon, and this machine has 2 cores).
 // Prints one summary table at the end; exits non-zero if any stage failed.
+// --forceExit: some suites leave libtorch worker threads or sockets of stopped servers behind,
+// and a CI job must never hang after its results are in.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -12,8 +14,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
 const stages = [
   { name: 'unit', dir: 'test/unit', args: ['--maxWorkers=2'] },
-  { name: 'integration', dir: 'test/integration', args: ['--runInBand'] },
-  { name: 'parity', dir: 'test/parity', args: ['--runInBand'] },
+  { name: 'integration', dir: 'test/integration', args: ['--runInBand', '--forceExit'] },
+  { name: 'parity', dir: 'test/parity', args: ['--runInBand', '--forceExit'] },
 ];
 const only = process.argv.slice(2);
 const summary = [];
