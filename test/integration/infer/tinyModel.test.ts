@@ -6,8 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { createProgram } from '../../../src/cli/program.js';
-import { registerBenchCommand } from '../../../src/cli/bench.js';
-import { registerInferCommand } from '../../../src/cli/infer.js';
 import { configToYaml, type Config } from '../../../src/config/index.js';
 import { loadCriteria, loadTokenizer, trainTinyTokenizer } from '../../../src/data/index.js';
 import { bench } from '../../../src/engine/bench/index.js';
@@ -111,8 +109,6 @@ const common = () => [
 async function cli(argv: string[]) {
   const captured = captureIo();
   const program = createProgram(captured.io);
-  registerInferCommand(program, captured.io);
-  registerBenchCommand(program, captured.io);
   const code = await runProgram(program, argv, captured.io.stderr);
   return { code, stdout: captured.out(), stderr: captured.err() };
 }
