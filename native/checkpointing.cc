@@ -56,24 +56,29 @@ void RestoreRng(const RngState& state, const torch::Device& device) {
 // Inputs: hidden (B, L, H), the layer's adapter leaves, the shared attention tensors, and the
 // layer and config by address (not traced). Non-tensor arguments get an undefined gradient.
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+  // Inputs: hidden (B, L, H) and the layer's adapter leaves are traced; the attention inputs,
+  // the layer and the config come by address (not traced) and the tensors among them are kept in
+  // saved_data for the recompute.
   static variable_list forward(AutogradContext* ctx, torch::Tensor hidden,
-                               torch::TensorList adapters, torch::Tensor cos, torch::Tensor sin,
-                               torch::Tensor mask, int64_t layer_address, int64_t config_address,
-                               bool training) {
+                               torch::TensorList adapters, int64_t attn_address,
+                               int64_t layer_address, int64_t config_address, bool training) {
+    const auto* attn = reinterpret_cast<const AttentionInputs*>(attn_address);
     const auto* layer = reinterpret_cast<const DecoderLayer*>(layer_address);
     const auto* config = reinterpret_cast<const LlamaConfig*>(config_address);
     RngState rng = CaptureRng(hidden.device());
     ctx->saved_data["cpu_rng"] = rng.cpu;
     if (rng.cuda.defined()) ctx->saved_data["cuda_rng"] = rng.cuda;
+    ctx->saved_data["cos"] = attn->cos;
+    ctx->saved_data["sin"] = attn->sin;
+    if (attn->mask.defined()) ctx->saved_data["mask"] = attn->mask;
     ctx->saved_data["layer"] = layer_address;
     ctx->saved_data["config"] = config_address;
     ctx->saved_data["training"] = training;
     ctx->saved_data["adapters"] = static_cast<int64_t>(adapters.size());
-    // hidden and the rotary/mask tensors are what the recompute needs; the layer's own
-    // activations are dropped (apply() runs forward with grad mode off).
-    ctx->save_for_backward({hidden, cos, sin, mask});
-    AttentionInputs attn{cos, sin, mask};
-    return {DecoderLayerForward(*config, *layer, hidden, attn, training)};
+    // Only the layer input is kept; the layer's activations are dropped (apply() runs forward
+    // with grad mode off).
+    ctx->save_for_backward({hidden});
+    return {DecoderLayerForward(*config, *layer, hidden, *attn, training)};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -83,6 +88,10 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     bool training = ctx->saved_data["training"].toBool();
     int64_t adapter_count = ctx->saved_data["adapters"].toInt();
     auto device = saved[0].device();
+    AttentionInputs attn;
+    attn.cos = ctx->saved_data["cos"].toTensor();
+    attn.sin = ctx->saved_data["sin"].toTensor();
+    if (ctx->saved_data.count("mask")) attn.mask = ctx->saved_data["mask"].toTensor();
 
     // fork_rng: replay the forward's RNG state for the recompute, then put the current one back.
     RngState stashed{ctx->saved_data["cpu_rng"].toTensor(),
@@ -96,7 +105,6 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     torch::Tensor output;
     {
       torch::AutoGradMode enable(true);
-      AttentionInputs attn{saved[1], saved[2], saved[3]};
       output = DecoderLayerForward(*config, *layer, hidden, attn, training);
     }
     RestoreRng(current, device);
@@ -118,8 +126,8 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     size_t next = 0;
     result.push_back(hidden_needs_grad ? grads[next++] : torch::Tensor());
     for (int64_t i = 0; i < adapter_count; ++i) result.push_back(grads[next++]);
-    // cos, sin, mask, layer, config, training
-    for (int i = 0; i < 6; ++i) result.push_back(torch::Tensor());
+    // attn, layer, config, training
+    for (int i = 0; i < 4; ++i) result.push_back(torch::Tensor());
     return result;
   }
 };
@@ -133,9 +141,9 @@ torch::Tensor CheckpointedLayerForward(const LlamaConfig& config, const DecoderL
   if (adapters.empty() && !h.requires_grad()) {
     return DecoderLayerForward(config, layer, h, attn, training);
   }
-  auto out = LayerCheckpoint::apply(h, torch::TensorList(adapters), attn.cos, attn.sin, attn.mask,
-                                    reinterpret_cast<int64_t>(&layer),
-                                    reinterpret_cast<int64_t>(&config), training);
+  auto out = LayerCheckpoint::apply(
+      h, torch::TensorList(adapters), reinterpret_cast<int64_t>(&attn),
+      reinterpret_cast<int64_t>(&layer), reinterpret_cast<int64_t>(&config), training);
   return out[0];
 }
 

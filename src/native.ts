@@ -377,42 +377,45 @@ export class Classifier {
   }
 
   /** One micro-batch forward/backward and, unless accumulate, one AdamW step. */
-  trainStep(batch: Batch, options: TrainStepOptions): Promise<TrainStepResult> {
+  async trainStep(batch: Batch, options: TrainStepOptions): Promise<TrainStepResult> {
     return this.native.trainStep(batch, options);
   }
 
   /** P(label = 1) per row: softmax[:, 1] for 2 labels, sigmoid for 1. */
-  predictProba(batch: Batch): Promise<Float32Array> {
+  async predictProba(batch: Batch): Promise<Float32Array> {
     return this.native.predictProba(batch);
   }
 
   /** Pooled logits, row-major (batchSize, numLabels). */
-  predictLogits(batch: Batch): Promise<Float32Array> {
+  async predictLogits(batch: Batch): Promise<Float32Array> {
     return this.native.predictLogits(batch);
   }
 
   /** Loss and gradients by peft key for one forward/backward, without a step (tests, debugging). */
-  gradients(batch: Batch, options: { checkpointing?: boolean } = {}): Promise<ClassifierGradients> {
+  async gradients(
+    batch: Batch,
+    options: { checkpointing?: boolean } = {},
+  ): Promise<ClassifierGradients> {
     return this.native.gradients(batch, options.checkpointing ?? false);
   }
 
   /** peft layout: adapter_config.json + adapter_model.safetensors (+ optimizer.safetensors). */
-  saveAdapter(dir: string): Promise<void> {
+  async saveAdapter(dir: string): Promise<void> {
     return this.native.saveAdapter(dir);
   }
 
   /** Reads an adapter saved by saveAdapter or by peft; restores optimizer state when present. */
-  loadAdapter(dir: string): Promise<void> {
+  async loadAdapter(dir: string): Promise<void> {
     return this.native.loadAdapter(dir);
   }
 
   /** A fresh adapter (peft's init from `seed`), the initial score head, no optimizer state. */
-  resetAdapter(seed: number): Promise<void> {
+  async resetAdapter(seed: number): Promise<void> {
     return this.native.resetAdapter(seed);
   }
 
   /** Folds DoRA into the base weights (W' = m/n (W + sBA)); training is then refused. */
-  merge(): Promise<void> {
+  async merge(): Promise<void> {
     return this.native.merge();
   }
 

@@ -140,7 +140,7 @@ describe.each(Object.keys(MODELS))('%s Llama', (name) => {
     const ourFile = join(ourOut, 'adapter_model.safetensors');
     const peftFile = join(peftOut, 'adapter_model.safetensors');
     const keys = Object.keys(peftGrads.grads).sort();
-    expect(keys.length).toBe(Number(config.num_hidden_layers) * 7 * 3 + 1);
+    expect(keys.length).toBe(Number(MODELS[name]!.config.num_hidden_layers) * 7 * 3 + 1);
     let worst = 0;
     let worstKey = '';
     let total = 0;
