@@ -19,7 +19,7 @@ function overrides(dir: string, runName: string, folds: string): string[] {
     'data.synthetic.n_posts=60',
     'data.splits.n_splits=2',
     'data.splits.inner_validation_fraction=0.25',
-    'data.prompt.max_length=48',
+    'data.prompt.max_length=112',
     'training.max_epochs=1',
     'training.micro_batch_size=16',
     'training.effective_batch_size=16',

@@ -22,7 +22,7 @@ function smokeOverrides(dir: string, trackingUri: string): string[] {
     'data.synthetic.n_posts=100',
     'data.splits.n_splits=2',
     'data.splits.inner_validation_fraction=0.25',
-    'data.prompt.max_length=64',
+    'data.prompt.max_length=128',
     'training.max_epochs=1',
     'training.micro_batch_size=16',
     'training.effective_batch_size=32',
