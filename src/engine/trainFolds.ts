@@ -73,7 +73,7 @@ import {
 import { createProgressReporter } from './progress.js';
 import { runTags } from './runInfo.js';
 import { continueRun, readRunState, writeRunState, type RunState } from './runState.js';
-import { manualSeed } from '../native.js';
+import { manualSeed, setNumThreads } from '../native.js';
 
 export interface TrainFoldsOptions {
   /** Hydra-style overrides, e.g. ['training.lr=3e-5', 'experiment=mentallama-redsm5']. */
@@ -181,6 +181,8 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
     return fold;
   });
 
+  // Once per process, not per step: each change clears libtorch's oneDNN caches.
+  if (config.training.threads > 0) setNumThreads(config.training.threads);
   const prepared = await prepareExamples(config, dataset, modelDir, cwd, logger);
   const classifier = await loadClassifier(config, modelDir, prepared);
 
