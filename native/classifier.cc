@@ -1,6 +1,9 @@
 #include "classifier.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cmath>
 #include <filesystem>
@@ -34,6 +37,17 @@ void CheckDoraOptions(const DoraOptions& dora) {
   if (!(dora.alpha > 0)) throw UserError("dora.alpha must be > 0");
   if (!(dora.dropout >= 0 && dora.dropout < 1)) throw UserError("dora.dropout must be in [0, 1)");
   if (dora.target_modules.empty()) throw UserError("dora.targetModules must not be empty");
+}
+
+// glibc keeps freed heap memory in per-thread arenas and, once large blocks have been freed, raises
+// its mmap threshold so later activations come from those arenas too. Train steps run on
+// whichever libuv worker is free, so without this each worker's arena would keep a whole step's
+// activations (peak RSS about 2x the step's need). Returning free pages after each step keeps
+// the peak at one step's worth.
+void ReleaseFreeMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
 }
 
 }  // namespace
@@ -163,6 +177,7 @@ TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& option
   result.loss = loss.item<double>();
   if (options.accumulate) {
     result.grad_norm = std::numeric_limits<double>::quiet_NaN();
+    ReleaseFreeMemory();
     return result;
   }
   auto params = TrainableParams();
@@ -185,6 +200,7 @@ TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& option
   accumulated_ = 0;
   // A and B changed: the DoRA norms are recomputed once, at the next forward.
   InvalidateNorms();
+  ReleaseFreeMemory();
   return result;
 }
 
