@@ -82,8 +82,7 @@ Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
   int64_t n = ExpectInteger(info, 5, "n");
   if (m < 0 || k < 0 || k2 < 0 || n < 0 || static_cast<int64_t>(a.ElementLength()) != m * k ||
       static_cast<int64_t>(b.ElementLength()) != k2 * n) {
-    throw Napi::RangeError::New(info.Env(),
-                                "matmul: array lengths do not match the given shapes");
+    throw Napi::RangeError::New(info.Env(), "matmul: array lengths do not match the given shapes");
   }
   const float* a_data = a.Data();
   const float* b_data = b.Data();

@@ -28,9 +28,7 @@ class AsyncTask : public Napi::AsyncWorker {
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Keep(Napi::Value value) {
-    pinned_.push_back(Napi::Persistent(value.As<Napi::Object>()));
-  }
+  void Keep(Napi::Value value) { pinned_.push_back(Napi::Persistent(value.As<Napi::Object>())); }
 
   // Runs on the worker thread: no N-API calls here.
   void Execute() override {
