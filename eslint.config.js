@@ -18,6 +18,12 @@ export default tseslint.config(
         setInterval: 'readonly',
         clearInterval: 'readonly',
         URL: 'readonly',
+        performance: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        AbortController: 'readonly',
+        setImmediate: 'readonly',
+        queueMicrotask: 'readonly',
       },
     },
     rules: {
