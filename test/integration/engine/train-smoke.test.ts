@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { trainFolds, type TrainEvent, type TrainFoldsResult } from '../../../src/engine/index.js';
+import { aggregate, register } from '../../../src/engine/aggregate/index.js';
+import { infer } from '../../../src/engine/infer/index.js';
 import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
 import { Classifier } from '../../../src/native.js';
 
@@ -170,4 +172,54 @@ describe('trainFolds smoke run (2 folds, tiny model, real MLflow)', () => {
       classifier.dispose();
     }
   });
+
+  test('aggregate and register on the real training output; the registered model answers infer', async () => {
+    const aggregated = await aggregate({
+      run: result.parentRunId!,
+      trackingUri: server.uri,
+      cwd: dir,
+    });
+    expect(aggregated.source).toBe('mlflow');
+    expect(aggregated.loggedToMlflow).toBe(true);
+    for (const file of [
+      aggregated.files.summaryJson,
+      aggregated.files.summaryMd,
+      aggregated.files.thresholdsJson,
+      aggregated.files.reportHtml,
+    ]) {
+      expect(existsSync(file)).toBe(true);
+    }
+    const thresholds = JSON.parse(readFileSync(aggregated.files.thresholdsJson, 'utf8'));
+    expect(thresholds.global).toBeGreaterThanOrEqual(0);
+    expect(thresholds.global).toBeLessThanOrEqual(1);
+    const client = new MlflowClient({ trackingUri: server.uri });
+    const parentArtifacts = (await client.listArtifacts(result.parentRunId!)).map(
+      (entry) => entry.path,
+    );
+    expect(parentArtifacts).toEqual(
+      expect.arrayContaining(['summary.md', 'thresholds.json', 'report.html']),
+    );
+
+    const registered = await register({
+      run: result.parentRunId!,
+      trackingUri: server.uri,
+      cwd: dir,
+    });
+    expect(registered.modelUri).toBe('models:/mentallama-criteria-cls@champion');
+    const resolved = await client.resolveModelUri(registered.modelUri);
+    expect(String(resolved.version)).toBe(registered.version);
+
+    const scored = await infer({
+      model: registered.modelUri,
+      post: 'I have not slept properly for weeks and wake up at 3am every night.',
+      overrides: [`model.path=${join(dir, 'model')}`, 'logging.level=error'],
+      env: { ...process.env, MLFLOW_TRACKING_URI: server.uri },
+      cwd: dir,
+    });
+    expect(scored.predictions).toHaveLength(9);
+    for (const prediction of scored.predictions) {
+      expect(prediction.probability).toBeGreaterThanOrEqual(0);
+      expect(prediction.probability).toBeLessThanOrEqual(1);
+    }
+  }, 300_000);
 });
