@@ -156,7 +156,6 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
 
   const modelDir = await modelDirectory(config, cwd, logger);
   const dataset = await loadDataset(config, cwd, logger);
-  await writeJsonAtomic(join(runDir, 'manifest.json'), dataset.manifest);
   const folds = buildFolds(dataset, {
     nSplits: config.data.splits.n_splits,
     seed: config.data.splits.seed,
@@ -184,6 +183,18 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
   // Once per process, not per step: each change clears libtorch's oneDNN caches.
   if (config.training.threads > 0) setNumThreads(config.training.threads);
   const prepared = await prepareExamples(config, dataset, modelDir, cwd, logger);
+  // The manifest (counts, hash, length statistics; never text) with the truncation rate that only
+  // tokenization can tell.
+  await writeJsonAtomic(join(runDir, 'manifest.json'), {
+    ...dataset.manifest,
+    tokenization: {
+      maxLength: config.data.prompt.max_length,
+      truncation: config.data.prompt.truncation,
+      truncatedPairs: prepared.truncatedPairs,
+      truncationRate: prepared.truncatedPairs / dataset.pairs.length,
+      tokenizerHash: prepared.tokenizer.hash,
+    },
+  });
   const classifier = await loadClassifier(config, modelDir, prepared);
 
   // A first Ctrl-C finishes the current step, saves and ends runs KILLED; a second exits at once.
