@@ -590,6 +590,7 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
                         InstanceMethod<&ClassifierWrap::SaveAdapter>("saveAdapter"),
                         InstanceMethod<&ClassifierWrap::LoadAdapter>("loadAdapter"),
                         InstanceMethod<&ClassifierWrap::ResetAdapter>("resetAdapter"),
+                        InstanceMethod<&ClassifierWrap::DiscardGradients>("discardGradients"),
                         InstanceMethod<&ClassifierWrap::Merge>("merge"),
                         InstanceMethod<&ClassifierWrap::InfoMethod>("info"),
                         InstanceMethod<&ClassifierWrap::Dispose>("dispose")});
@@ -758,6 +759,17 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
         info.Env(), model,
         [seed](Classifier& m) {
           m.ResetAdapter(static_cast<uint64_t>(seed));
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value DiscardGradients(const Napi::CallbackInfo& info) {
+    auto model = Claim(info.Env(), "discardGradients");
+    return Run<bool>(
+        info.Env(), model,
+        [](Classifier& m) {
+          m.DiscardGradients();
           return true;
         },
         Undefined);

@@ -242,6 +242,11 @@ void Classifier::SaveAdapter(const std::string& dir) {
                          &optimizer_);
 }
 
+void Classifier::DiscardGradients() {
+  ClearGrads();
+  accumulated_ = 0;
+}
+
 void Classifier::LoadAdapter(const std::string& dir) {
   if (merged_) throw UserError("the model is merged: reload it before loading an adapter");
   ClearGrads();

@@ -72,6 +72,9 @@ class Classifier {
   void SaveAdapter(const std::string& dir);
   void LoadAdapter(const std::string& dir);
   void ResetAdapter(uint64_t seed);
+  // Drops gradients accumulated since the last optimizer step (e.g. after an out-of-memory error
+  // in the middle of an accumulation window, before retrying it with smaller micro-batches).
+  void DiscardGradients();
   void Merge();
   ClassifierInfo Info() const;
 

@@ -301,6 +301,7 @@ interface NativeClassifierBinding {
   saveAdapter(dir: string): Promise<void>;
   loadAdapter(dir: string): Promise<void>;
   resetAdapter(seed: number): Promise<void>;
+  discardGradients(): Promise<void>;
   merge(): Promise<void>;
   info(): ClassifierInfo;
   dispose(): void;
@@ -412,6 +413,11 @@ export class Classifier {
   /** A fresh adapter (peft's init from `seed`), the initial score head, no optimizer state. */
   async resetAdapter(seed: number): Promise<void> {
     return this.native.resetAdapter(seed);
+  }
+
+  /** Drops gradients accumulated since the last optimizer step (out-of-memory retry). */
+  async discardGradients(): Promise<void> {
+    return this.native.discardGradients();
   }
 
   /** Folds DoRA into the base weights (W' = m/n (W + sBA)); training is then refused. */

@@ -35,6 +35,8 @@ export interface FoldModel {
   predictProba(batch: ModelBatch): Promise<Float32Array>;
   saveAdapter(dir: string): Promise<void>;
   loadAdapter(dir: string): Promise<void>;
+  /** Drops gradients accumulated since the last optimizer step (before an out-of-memory retry). */
+  discardGradients(): Promise<void>;
 }
 
 export interface FoldTrainingOptions {
@@ -54,6 +56,8 @@ export interface FoldTrainingOptions {
   inferenceBatchSize: number;
   padTokenId: number;
   paddingSide: 'right' | 'left';
+  /** On CUDA: halve the micro-batch and double accumulation when a step runs out of memory. */
+  outOfMemoryBackoff: boolean;
 }
 
 export interface FoldData {
@@ -96,6 +100,8 @@ export interface FoldRunnerHooks {
    * masks do not depend on how many steps ran in this process (exact resume).
    */
   beforeStep?: (step: number) => void;
+  /** Called after an out-of-memory back-off with the new micro-batch size and accumulation. */
+  onOutOfMemoryBackoff?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
   /** Continue from the checkpoint an interrupted run saved in <foldDir>/checkpoint. */
   resume?: boolean;
 }
@@ -178,6 +184,24 @@ export function plannedSteps(trainCount: number, options: FoldTrainingOptions): 
   return Math.max(1, options.maxSteps === null ? steps : Math.min(options.maxSteps, steps));
 }
 
+/** libtorch's CUDA allocator error ("CUDA out of memory. Tried to allocate ..."). */
+export function isOutOfMemory(error: unknown): boolean {
+  return error instanceof Error && /out of memory/i.test(error.message);
+}
+
+/** Splits a list into `parts` chunks whose sizes differ by at most one (no empty chunk). */
+export function splitEvenly<T>(items: readonly T[], parts: number): T[][] {
+  const count = Math.min(parts, items.length);
+  const chunks: T[][] = [];
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    const size = Math.floor(items.length / count) + (i < items.length % count ? 1 : 0);
+    chunks.push(items.slice(start, start + size));
+    start += size;
+  }
+  return chunks;
+}
+
 export function accumulationSteps(options: FoldTrainingOptions): number {
   return Math.max(1, Math.round(options.effectiveBatchSize / options.microBatchSize));
 }
@@ -237,6 +261,7 @@ export async function trainFold(
   let bestStep = 0;
   let lossSinceEvaluation = { sum: 0, count: 0 };
   let firstBatch = 0;
+  let microSplit = 1;
   const rng = countingRng(hooks.seed);
   const checkpointDir = join(foldDir, checkpointDirName);
   const saved = hooks.resume ? await readFoldCheckpoint(foldDir) : null;
@@ -322,21 +347,46 @@ export async function trainFold(
         totalSteps,
         schedule: options.lrSchedule,
       });
-      for (let m = 0; m < group.length; m++) {
-        const indices = group[m]!.map((position) => data.trainIndices[position]!);
-        const batch = collateBatch(data.examples, indices, { ...options, labels: trainLabels });
-        const result = await model.trainStep(batch, {
-          lr,
-          weightDecay: options.weightDecay,
-          maxGradNorm: options.maxGradNorm,
-          accumulate: m < group.length - 1,
-          ...(options.posWeight !== null ? { posWeight: options.posWeight } : {}),
-        });
-        if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(fold, step);
-        lossSum += result.loss * indices.length;
-        exampleSum += indices.length;
-        tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);
-        gradNorm = result.gradNorm;
+      // Each planned micro-batch runs as `microSplit` chunks; an out-of-memory error on CUDA
+      // doubles the split (halves the micro-batch, doubles accumulation) and retries the group,
+      // so the effective batch and the gradient (a mean over chunks) stay the same.
+      for (;;) {
+        const chunks = group.flatMap((micro) => splitEvenly(micro, microSplit));
+        try {
+          for (let c = 0; c < chunks.length; c++) {
+            const indices = chunks[c]!.map((position) => data.trainIndices[position]!);
+            const batch = collateBatch(data.examples, indices, { ...options, labels: trainLabels });
+            const result = await model.trainStep(batch, {
+              lr,
+              weightDecay: options.weightDecay,
+              maxGradNorm: options.maxGradNorm,
+              accumulate: c < chunks.length - 1,
+              ...(options.posWeight !== null ? { posWeight: options.posWeight } : {}),
+            });
+            if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(fold, step);
+            lossSum += result.loss * indices.length;
+            exampleSum += indices.length;
+            tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);
+            gradNorm = result.gradNorm;
+          }
+          break;
+        } catch (error) {
+          const largest = Math.max(...chunks.map((chunk) => chunk.length));
+          if (!options.outOfMemoryBackoff || !isOutOfMemory(error) || largest <= 1) throw error;
+          await model.discardGradients();
+          microSplit *= 2;
+          lossSum = 0;
+          exampleSum = 0;
+          tokens = 0;
+          const message =
+            `fold ${fold} step ${step}: out of memory with micro-batches of ${largest}; ` +
+            `retrying with ${Math.ceil(largest / 2)} and ${accumulation * microSplit} accumulation steps`;
+          onEvent?.({ type: 'warning', message });
+          await hooks.onOutOfMemoryBackoff?.(step, {
+            micro_batch_size: Math.ceil(options.microBatchSize / microSplit),
+            accumulation_steps: accumulation * microSplit,
+          });
+        }
       }
       const seconds = (performance.now() - started) / 1000;
       const loss = lossSum / exampleSum;

@@ -449,6 +449,7 @@ async function runOneFold(
     inferenceBatchSize: config.inference.batch_size,
     padTokenId: prepared.padTokenId,
     paddingSide: config.model.padding_side,
+    outOfMemoryBackoff: resolveDevice(config).startsWith('cuda'),
   };
   const labels = Uint8Array.from(dataset.pairs, (pair) => pair.label);
   const criterionIds = dataset.pairs.map((pair) => pair.criterionId);
@@ -480,6 +481,16 @@ async function runOneFold(
       seed: foldSeed,
       resume,
       beforeStep: (step) => manualSeed(deriveSeed(foldSeed, 'step', step)),
+      onOutOfMemoryBackoff: child
+        ? (step, metrics) =>
+            child.logMetrics(
+              Object.entries(metrics).map(([key, value]) => ({
+                key: `oom_backoff_${key}`,
+                value,
+                step,
+              })),
+            )
+        : undefined,
       shouldStop: isInterrupted,
       logStepMetrics: child
         ? (step, metrics) =>

@@ -1,0 +1,141 @@
+/**
+ * Out-of-memory back-off: when a train step fails with libtorch's CUDA allocator error, the fold
+ * runner drops the partial gradients, halves the micro-batch, doubles accumulation and retries,
+ * and training ends where it would have without the error. No GPU exists here, so a wrapper
+ * around the real classifier raises the allocator's error for micro-batches larger than 4.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { TrainEvent } from '../../../src/engine/index.js';
+import { packExamples, type ModelBatch } from '../../../src/engine/examples.js';
+import {
+  predictIndices,
+  trainFold,
+  type FoldModel,
+  type FoldTrainingOptions,
+} from '../../../src/engine/foldRunner.js';
+import { createRng } from '../../../src/infra/index.js';
+import { Classifier } from '../../../src/native.js';
+
+const dora = {
+  r: 4,
+  alpha: 8,
+  dropout: 0,
+  targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  useRslora: false,
+};
+
+const options: FoldTrainingOptions = {
+  lr: 1e-2,
+  weightDecay: 0,
+  maxEpochs: 1,
+  maxSteps: null,
+  microBatchSize: 8,
+  effectiveBatchSize: 16,
+  warmupRatio: 0,
+  lrSchedule: 'constant',
+  maxGradNorm: 1,
+  evalEverySteps: 0,
+  earlyStopping: { mode: 'max', patience: 5, minDelta: 0 },
+  posWeight: null,
+  bucketWindow: 0,
+  inferenceBatchSize: 16,
+  padTokenId: 0,
+  paddingSide: 'right',
+  outOfMemoryBackoff: true,
+};
+
+/**
+ * A classifier whose "GPU" runs out of memory on the second micro-batch of 8 (after the first
+ * one's gradients were accumulated, so the retry must discard them) and on any later one over 4.
+ */
+function smallGpu(model: Classifier, calls: number[]): FoldModel {
+  return {
+    trainStep: async (batch: ModelBatch, stepOptions) => {
+      calls.push(batch.batchSize);
+      if (batch.batchSize > 4 && calls.length >= 2) {
+        throw new Error('CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.69 GiB total)');
+      }
+      return model.trainStep(batch, stepOptions);
+    },
+    predictProba: (batch) => model.predictProba(batch),
+    saveAdapter: (dir) => model.saveAdapter(dir),
+    loadAdapter: (dir) => model.loadAdapter(dir),
+    discardGradients: () => model.discardGradients(),
+  };
+}
+
+describe('out-of-memory back-off', () => {
+  test('halves the micro-batch, doubles accumulation and trains to the same weights', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mentallam-oom-'));
+    const modelDir = join(dir, 'model');
+    await Classifier.createRandom(
+      {
+        hidden_size: 64,
+        intermediate_size: 128,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        vocab_size: 300,
+        num_labels: 1,
+        pad_token_id: 0,
+      },
+      modelDir,
+      3,
+    );
+    const rng = createRng(11);
+    const sequences = Array.from({ length: 48 }, () =>
+      Array.from({ length: 5 + Math.floor(rng() * 16) }, () => 3 + Math.floor(rng() * 296)),
+    );
+    const labels = Uint8Array.from(sequences, () => (rng() < 0.3 ? 1 : 0));
+    const data = {
+      examples: packExamples(sequences),
+      labels,
+      trainIndices: Array.from({ length: 40 }, (_, i) => i),
+      validationIndices: Array.from({ length: 8 }, (_, i) => 40 + i),
+    };
+    const score = () => ({ value: 0, metrics: {} });
+    const validation = data.validationIndices;
+
+    const reference = await Classifier.load({ modelDir, dora, numLabels: 1, seed: 5 });
+    await trainFold(
+      reference,
+      data,
+      { ...options, outOfMemoryBackoff: false },
+      join(dir, 'a'),
+      score,
+      {
+        fold: 0,
+        seed: 9,
+      },
+    );
+    const expected = await predictIndices(reference, data.examples, validation, options);
+    reference.dispose();
+
+    const model = await Classifier.load({ modelDir, dora, numLabels: 1, seed: 5 });
+    const calls: number[] = [];
+    const events: TrainEvent[] = [];
+    const result = await trainFold(smallGpu(model, calls), data, options, join(dir, 'b'), score, {
+      fold: 0,
+      seed: 9,
+      onEvent: (event) => events.push(event),
+    });
+    const backedOff = await predictIndices(model, data.examples, validation, options);
+    model.dispose();
+
+    expect(result.steps).toBe(3);
+    const warnings = events.filter((event) => event.type === 'warning');
+    expect(warnings).toHaveLength(1);
+    expect((warnings[0] as { message: string }).message).toMatch(
+      /micro-batches of 8; retrying with 4 and 4 accumulation/,
+    );
+    // The first micro-batch of 8 fitted, the second did not; every retry fitted in 4.
+    expect(calls.slice(0, 2)).toEqual([8, 8]);
+    expect(calls.slice(2).every((size) => size <= 4)).toBe(true);
+    for (let i = 0; i < expected.length; i++) {
+      expect(Math.abs(backedOff[i]! - expected[i]!)).toBeLessThan(1e-5);
+    }
+  }, 120_000);
+});
