@@ -1,0 +1,62 @@
+/**
+ * Set-up problems a user meets first: each is one clear message naming the path or key, raised
+ * before anything is trained, and what was already written stays.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+import { trainFolds } from '../../../src/engine/index.js';
+
+const criteriaPath = resolve('data/dsm5/criteria.json');
+
+function overrides(dir: string, extra: string[]): string[] {
+  return [
+    `run_dir=${join(dir, 'run')}`,
+    `model.path=${join(dir, 'model')}`,
+    `data.dir=${join(dir, 'data')}`,
+    `data.criteria_path=${criteriaPath}`,
+    'data.synthetic.n_posts=40',
+    'data.splits.n_splits=2',
+    'data.splits.inner_validation_fraction=0.25',
+    'data.prompt.max_length=112',
+    'training.max_steps=2',
+    'logging.mlflow.enabled=false',
+    'logging.progress=none',
+    'logging.level=error',
+    ...extra,
+  ];
+}
+
+describe('set-up errors', () => {
+  test('a missing model directory names model.path and what belongs there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mentallam-setup-'));
+    await expect(
+      trainFolds({ overrides: overrides(dir, ['model.create_if_missing=false']), cwd: dir }),
+    ).rejects.toThrow(/model\.path .*model has no config\.json/);
+    // The run directory already holds the resolved config: nothing written is lost.
+    expect(existsSync(join(dir, 'run', 'config.yaml'))).toBe(true);
+  });
+
+  test('a tokenizer larger than the model vocabulary is refused, naming both sizes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mentallam-setup-'));
+    // First run creates the tiny model; then shrink its vocabulary in config.json.
+    await trainFolds({ overrides: overrides(dir, ['training.folds=[0]']), cwd: dir });
+    const configPath = join(dir, 'model', 'config.json');
+    const modelConfig = JSON.parse(readFileSync(configPath, 'utf8'));
+    writeFileSync(configPath, JSON.stringify({ ...modelConfig, vocab_size: 300 }));
+    await expect(
+      trainFolds({ overrides: overrides(dir, ['run_dir=' + join(dir, 'run2')]), cwd: dir }),
+    ).rejects.toThrow(/tokenizer\.json has \d+ tokens but config\.json's vocab_size is 300/);
+  }, 300_000);
+
+  test('ReDSM5 data that is not there names data.dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mentallam-setup-'));
+    await expect(
+      trainFolds({
+        overrides: overrides(dir, ['data.name=redsm5', `data.dir=${join(dir, 'nothing')}`]),
+        cwd: dir,
+      }),
+    ).rejects.toThrow(/data\.dir .*nothing does not exist/);
+  }, 300_000);
+});
