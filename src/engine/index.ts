@@ -6,3 +6,4 @@ export { createProgressReporter, describeEvent } from './progress.js';
 export { createTinyModel, loadDataset, modelDirectory, SetupError } from './setup.js';
 export { learningRateAt } from './schedule.js';
 export { EarlyStopping } from './earlyStopping.js';
+export { setSeed } from './seed.js';
