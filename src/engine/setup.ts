@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 
 import type { Config } from '../config/index.js';
 import {
-  buildPrompt,
   generateSyntheticDataset,
   loadCriteria,
   loadRedsm5,
@@ -23,6 +22,7 @@ import {
 import { writeFileAtomic, writeJsonAtomic, type Logger } from '../infra/index.js';
 import { Classifier, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
+import { encodePrompt } from './prompts.js';
 
 /** ReDSM5's post count; a synthetic set of another size needs (and records) a count override. */
 const redsm5Posts = 1484;
@@ -192,19 +192,14 @@ export async function prepareExamples(
   const sequences: number[][] = [];
   let truncated = 0;
   for (const pair of dataset.pairs) {
-    const criterion = criteria.get(pair.criterionId)!;
-    const prompt = await buildPrompt({
-      template,
-      post: postText.get(pair.postId)!,
-      criterion: { id: criterion.id, description: criterion.description },
-      maxLength,
-      truncation,
+    const encoded = await encodePrompt(
       tokenizer,
-    });
-    if (prompt.truncated) truncated += 1;
-    const ids = await tokenizer.encode(prompt.text);
-    // Re-encoding the decoded text can merge differently at the cut; the budget is a hard limit.
-    sequences.push(ids.length > maxLength ? ids.slice(0, maxLength) : ids);
+      config.data.prompt,
+      postText.get(pair.postId)!,
+      criteria.get(pair.criterionId)!,
+    );
+    if (encoded.truncated) truncated += 1;
+    sequences.push(encoded.ids);
   }
   const examples = packExamples(sequences);
   await mkdir(cacheDir, { recursive: true });

@@ -1,9 +1,10 @@
 // Scores (post, criterion) pairs with a resolved model: prompt -> token ids exactly as training
 // built them -> length-sorted batches -> P(yes), averaged over the fold adapters of an ensemble.
 import type { Config } from '../../config/index.js';
-import { buildPrompt, loadTokenizer, type Criterion, type Tokenizer } from '../../data/index.js';
+import { loadTokenizer, type Criterion, type Tokenizer } from '../../data/index.js';
 import type { Logger } from '../../infra/index.js';
 import { collateBatch, packExamples, type ModelBatch } from '../examples.js';
+import { encodePrompt } from '../prompts.js';
 import type { AdapterSettings, ResolvedModel } from './model.js';
 
 /** What inference needs from the native Classifier. */
@@ -76,16 +77,7 @@ export async function encodePair(
   post: string,
   criterion: Criterion,
 ): Promise<number[]> {
-  const built = await buildPrompt({
-    template: prompt.template,
-    post,
-    criterion: { id: criterion.id, description: criterion.description },
-    maxLength: prompt.max_length,
-    truncation: prompt.truncation,
-    tokenizer,
-  });
-  const ids = await tokenizer.encode(built.text);
-  return ids.length > prompt.max_length ? ids.slice(0, prompt.max_length) : ids;
+  return (await encodePrompt(tokenizer, prompt, post, criterion)).ids;
 }
 
 export interface PredictorOptions {
