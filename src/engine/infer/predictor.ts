@@ -5,6 +5,7 @@ import { loadTokenizer, type Criterion, type Tokenizer } from '../../data/index.
 import type { Logger } from '../../infra/index.js';
 import { collateBatch, packExamples, type ModelBatch } from '../examples.js';
 import { encodePrompt } from '../prompts.js';
+import { resolveDevice, resolveDtype } from '../setup.js';
 import type { AdapterSettings, ResolvedModel } from './model.js';
 
 /** What inference needs from the native Classifier. */
@@ -55,16 +56,12 @@ export const loadNativeModel: ModelLoader = async (spec) => {
   return native.Classifier.load({ ...spec, gradientCheckpointing: false });
 };
 
-/** 'auto' resolved the way training resolves it: CUDA when available, else the CPU. */
+/** 'auto' resolved exactly as training resolves it (engine/setup.ts). */
 export async function resolveDeviceAndDtype(
   config: Config,
 ): Promise<{ device: string; dtype: string }> {
-  let device: string = config.model.device;
-  if (device === 'auto')
-    device = (await nativeModule()).nativeInfo().cudaAvailable ? 'cuda' : 'cpu';
-  let dtype: string = config.model.dtype;
-  if (dtype === 'auto') dtype = device.startsWith('cuda') ? 'bfloat16' : 'float32';
-  return { device, dtype };
+  const device = resolveDevice(config);
+  return { device, dtype: resolveDtype(config, device) };
 }
 
 /**
