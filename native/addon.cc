@@ -14,6 +14,7 @@
 
 #include "async_task.h"
 #include "classifier.h"
+#include "compute_thread.h"
 #include "device.h"
 #include "errors.h"
 #include "matmul.h"
@@ -51,7 +52,9 @@ std::string ExpectString(const Napi::CallbackInfo& info, size_t index, const cha
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
-  RuntimeInfo runtime = GetRuntimeInfo();
+  RuntimeInfo runtime;
+  // The thread count is read where the computations run (a per-thread OpenMP setting).
+  RunOnComputeThread([&runtime] { runtime = GetRuntimeInfo(); });
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("torchVersion", runtime.torch_version);
   out.Set("cudaAvailable", runtime.cuda_available);
@@ -62,7 +65,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  SetNumThreads(ExpectInteger(info, 0, "threads"));
+  int64_t threads = ExpectInteger(info, 0, "threads");
+  // On the thread that runs the computations: OpenMP's thread count is a per-thread setting.
+  RunOnComputeThread([threads] { SetNumThreads(threads); });
   return info.Env().Undefined();
 }
 

@@ -1,4 +1,5 @@
-// Runs a C++ computation on a libuv worker thread and settles a JS Promise with its result.
+// Runs a C++ computation off the JS thread and settles a JS Promise with its result. A libuv
+// worker hands the computation to the compute thread (compute_thread.h) and waits for it.
 // Any exception (c10::Error, std::exception, anything) becomes a rejected Promise with a
 // one-line message, never a crash. Values the computation reads from JS (typed arrays) must be
 // pinned with Keep() so the garbage collector cannot free them while the worker runs.
@@ -10,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "compute_thread.h"
 #include "errors.h"
 
 namespace mentallam {
@@ -33,7 +35,7 @@ class AsyncTask : public Napi::AsyncWorker {
   // Runs on the worker thread: no N-API calls here.
   void Execute() override {
     try {
-      result_ = compute_();
+      RunOnComputeThread([this] { result_ = compute_(); });
     } catch (const std::exception& error) {
       SetError(MessageOf(error));
     } catch (...) {

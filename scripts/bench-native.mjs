@@ -201,6 +201,9 @@ async function main() {
       m: await ours('forward', '0'),
       p: await theirs('forward', '0'),
     });
+    // The projection GEMMs and attention alone (same libtorch, same threads): no implementation of
+    // this fp32 step can be faster, so floor/peft bounds the time ratio reachable on this machine.
+    const floor = await theirs('floor', '0');
     const pad = (s, n) => String(s).padEnd(n);
     console.log(
       `${pad('', 30)}${pad('mentallam', 22)}${pad('transformers+peft', 22)}ratio (ours/peft)`,
@@ -212,6 +215,11 @@ async function main() {
           `time ${(m.ms / p.ms).toFixed(2)}x, peak RSS ${(m.peakRssMb / p.peakRssMb).toFixed(2)}x`,
       );
     }
+    const plain = rows[0].p.ms;
+    console.log(
+      `${pad('floor of a train step', 30)}${pad(`${floor.ms.toFixed(0)} ms`, 22)}` +
+        `${pad('', 22)}floor/peft ${(floor.ms / plain).toFixed(2)}x (GEMMs + attention only)`,
+    );
   } finally {
     await rm(work, { recursive: true, force: true });
   }
