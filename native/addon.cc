@@ -15,6 +15,7 @@
 #include "async_task.h"
 #include "classifier.h"
 #include "compute_thread.h"
+#include "cpu_allocator.h"
 #include "device.h"
 #include "errors.h"
 #include "matmul.h"
@@ -61,6 +62,18 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("cudaDeviceCount", Napi::Number::New(info.Env(), runtime.cuda_device_count));
   out.Set("threads", Napi::Number::New(info.Env(), runtime.threads));
   out.Set("builtWithCuda", runtime.built_with_cuda);
+  CpuCacheStats cache = GetCpuCacheStats();
+  Napi::Object cpu_cache = Napi::Object::New(info.Env());
+  auto number = [&info](std::size_t value) {
+    return Napi::Number::New(info.Env(), static_cast<double>(value));
+  };
+  cpu_cache.Set("enabled", CachingCpuAllocatorInstalled());
+  cpu_cache.Set("liveBytes", number(cache.live_bytes));
+  cpu_cache.Set("cachedBytes", number(cache.cached_bytes));
+  cpu_cache.Set("peakLiveBytes", number(cache.peak_live_bytes));
+  cpu_cache.Set("hits", number(cache.hits));
+  cpu_cache.Set("misses", number(cache.misses));
+  out.Set("cpuCache", cpu_cache);
   return out;
 }
 
@@ -831,6 +844,8 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     state_->disposed = true;
     state_->model.reset();
+    // The model's freed buffers went to the allocator's cache; give them back to the system.
+    ReleaseCachedCpuMemory();
     return info.Env().Undefined();
   }
 
@@ -868,6 +883,7 @@ void RegisterClassifier(Napi::Env env, Napi::Object exports) {
 // ------------------------------- end of Classifier bindings ----------------------------------
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallCachingCpuAllocator();
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetThreads, "setNumThreads"));
   exports.Set("checkDevice", Napi::Function::New(env, CheckDevice, "checkDevice"));

@@ -11,6 +11,19 @@ export interface NativeInfo {
   cudaDeviceCount: number;
   threads: number;
   builtWithCuda: boolean;
+  /** The caching allocator for large CPU tensors (native/cpu_allocator.h). */
+  cpuCache: CpuCacheStats;
+}
+
+export interface CpuCacheStats {
+  /** false when MENTALLAM_CPU_CACHE=0 kept libtorch's default allocator. */
+  enabled: boolean;
+  liveBytes: number;
+  cachedBytes: number;
+  peakLiveBytes: number;
+  /** Large allocations served from the cache / mapped afresh. */
+  hits: number;
+  misses: number;
 }
 
 /** The raw binding as addon.cc exports it. Not exported: use the wrappers. */

@@ -1,10 +1,18 @@
 // The native Classifier without Python: gradient checkpointing, accumulation, resuming, the
 // worker thread, busy/dispose behaviour and input errors. Models come from Classifier.createRandom.
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
-import { Classifier, manualSeed, type Batch, type DoraOptions } from '../../../src/native.js';
+import {
+  Classifier,
+  manualSeed,
+  nativeInfo,
+  type Batch,
+  type DoraOptions,
+} from '../../../src/native.js';
 
 const DORA: DoraOptions = {
   r: 4,
@@ -249,6 +257,58 @@ describe('native Classifier', () => {
     expect(elapsed).toBeGreaterThan(50);
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(elapsed / 5 / 4));
     clf.dispose();
+  });
+
+  test('two models in flight at once share the compute thread and give their solo results', async () => {
+    const b = batch([6, 6, 2, 4], 9, [1, 0, 0, 1]);
+    const run = async (clf: Classifier) => {
+      const loss = (await clf.trainStep(b, { lr: 1e-2 })).loss;
+      return { loss, logits: Array.from(await clf.predictLogits(b)) };
+    };
+    const load = (seed: number) => Classifier.load({ modelDir: tiny, dora: DORA, seed });
+    const solo = [];
+    for (const seed of [4, 5]) {
+      const clf = await load(seed);
+      solo.push(await run(clf));
+      clf.dispose();
+    }
+    const [first, second] = [await load(4), await load(5)];
+    // A failing call queued between them must not disturb either.
+    const failing = first.predictProba({ ...b, inputIds: new Int32Array(24).fill(5000) });
+    const together = await Promise.all([run(second), failing.catch((e: Error) => e.message)]);
+    expect(together[1]).toMatch(/out of range/);
+    expect(await run(first)).toEqual(solo[0]);
+    expect(together[0]).toEqual(solo[1]);
+    first.dispose();
+    second.dispose();
+  });
+
+  test('large CPU buffers are reused from step to step and given back on dispose', async () => {
+    expect(nativeInfo().cpuCache.enabled).toBe(true);
+    const clf = await Classifier.load({ modelDir: larger, dora: DORA, seed: 0 });
+    const b = batch(Array(8).fill(128), 5, [0, 1, 0, 1, 0, 1, 0, 1]);
+    await clf.trainStep(b, { lr: 1e-4 });
+    const afterFirst = nativeInfo().cpuCache;
+    await clf.trainStep(b, { lr: 1e-4 });
+    const afterSecond = nativeInfo().cpuCache;
+    // The second step of the same shape maps no new memory: every large buffer is a cache hit.
+    expect(afterSecond.misses).toBe(afterFirst.misses);
+    expect(afterSecond.hits).toBeGreaterThan(afterFirst.hits + 50);
+    expect(afterSecond.cachedBytes).toBeGreaterThan(0);
+    expect(afterSecond.cachedBytes).toBeLessThanOrEqual(afterSecond.peakLiveBytes);
+    clf.dispose();
+    expect(nativeInfo().cpuCache.cachedBytes).toBe(0);
+  });
+
+  test("MENTALLAM_CPU_CACHE=0 keeps libtorch's allocator", async () => {
+    const addonPath = join(process.cwd(), 'build', 'Release', 'mentallam.node');
+    const script =
+      `const a = require(${JSON.stringify(addonPath)});` +
+      'process.stdout.write(JSON.stringify(a.info().cpuCache.enabled));';
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+      env: { ...process.env, MENTALLAM_CPU_CACHE: '0' },
+    });
+    expect(stdout).toBe('false');
   });
 
   test('one call at a time; dispose frees and later calls reject', async () => {
