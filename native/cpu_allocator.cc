@@ -16,10 +16,14 @@ namespace {
 
 // Below this, glibc's malloc is fast and compact enough; above it, buffers are activations.
 constexpr std::size_t kLargeBlock = 256 * 1024;
-// Sizes are rounded up to this so that buffers of nearly equal size share blocks.
-constexpr std::size_t kGranule = 64 * 1024;
-
-std::size_t RoundUp(std::size_t n) { return (n + kGranule - 1) / kGranule * kGranule; }
+// Sizes are rounded up to one of four classes per power of two (at most 25 % waste), so buffers
+// of nearly equal size, as length-bucketed batches make them, share blocks exactly.
+std::size_t RoundUp(std::size_t n) {
+  std::size_t power = 1;
+  while (power * 2 <= n) power *= 2;
+  std::size_t step = power / 4;
+  return (n + step - 1) / step * step;
+}
 
 class CachingCpuAllocator final : public c10::Allocator {
  public:
@@ -65,11 +69,12 @@ class CachingCpuAllocator final : public c10::Allocator {
     delete block;
   }
 
-  // Best fit among cached blocks, wasting at most an eighth of the block.
+  // Best fit among cached blocks, up to twice the size asked for: a block from a longer batch
+  // serves a shorter one rather than mapping fresh pages.
   void* Take(std::size_t& size) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.lower_bound(size);
-    if (it == free_.end() || it->first - size > it->first / 8) {
+    if (it == free_.end() || it->first > 2 * size) {
       ++stats_.misses;
       return nullptr;
     }
