@@ -40,6 +40,13 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
 
+  // Our DataPtrs own their block outright (the context is per allocation, never shared), which
+  // is what copy-on-write clones require; libtorch's default test (context == data) would send
+  // them down the slower copying path.
+  bool is_simple_data_ptr(const c10::DataPtr& data_ptr) const override {
+    return data_ptr.get_deleter() == &FreeBlock || data_ptr.get() == data_ptr.get_context();
+  }
+
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
   }
