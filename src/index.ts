@@ -14,6 +14,7 @@ export type {
   TrainFoldsOptions,
   TrainFoldsResult,
   FoldResult,
+  FailedFold,
 } from './engine/index.js';
 
 // Aggregation, registry, inference and the latency bench.

@@ -33,6 +33,15 @@ export const runTraining: TrainRunner = async (args) => {
       `summary: ${result.summaryPath}`,
     ];
     args.io.stdout.write(`${lines.join('\n')}\n`);
+    if (result.failedFolds.length > 0) {
+      // Everything is written; a non-zero exit still tells a nightly job that folds are missing.
+      const failed = result.failedFolds.map((failed) => `  - ${failed.message}`).join('\n');
+      args.io.stderr.write(
+        `mentallam train: ${result.failedFolds.length} fold(s) failed; the pooled metrics ` +
+          `cover the others only:\n${failed}\n`,
+      );
+      return exitCodes.failure;
+    }
     return exitCodes.ok;
   } catch (error) {
     if (error instanceof InterruptedError) {

@@ -32,6 +32,8 @@ export type TrainEvent =
     }
   | { type: 'early-stop'; fold: number; step: number; best: number | null }
   | { type: 'fold-end'; fold: number; testMetrics: Record<string, number>; seconds: number }
+  /** The fold stopped with an error (a NaN/Inf loss); the run goes on with the next fold. */
+  | { type: 'fold-failed'; fold: number; step: number; message: string }
   | { type: 'warning'; message: string }
   | { type: 'run-end'; runDir: string; summaryPath: string; seconds: number };
 

@@ -363,7 +363,8 @@ export async function trainFold(
               accumulate: c < chunks.length - 1,
               ...(options.posWeight !== null ? { posWeight: options.posWeight } : {}),
             });
-            if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(fold, step);
+            // 1-based, as the step events and logged metrics count steps.
+            if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(fold, step + 1);
             lossSum += result.loss * indices.length;
             exampleSum += indices.length;
             tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);

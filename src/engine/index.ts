@@ -1,6 +1,6 @@
 // The engine: the only module that knows the order of things (train, evaluate, aggregate, infer).
 export { trainFolds, readSummary } from './trainFolds.js';
-export type { FoldResult, TrainFoldsOptions, TrainFoldsResult } from './trainFolds.js';
+export type { FailedFold, FoldResult, TrainFoldsOptions, TrainFoldsResult } from './trainFolds.js';
 export type { TrainEvent, TrainEventHandler } from './events.js';
 export { createProgressReporter, describeEvent } from './progress.js';
 export { createTinyModel, loadDataset, modelDirectory, SetupError } from './setup.js';

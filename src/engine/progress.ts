@@ -45,6 +45,7 @@ export function createProgressReporter(
         break;
       case 'early-stop':
       case 'fold-end':
+      case 'fold-failed':
         bar?.stop();
         bar = null;
         writeLine(stream, event);
@@ -72,6 +73,8 @@ export function describeEvent(event: TrainEvent): string | null {
       return `fold ${event.fold}: early stop at step ${event.step}`;
     case 'fold-end':
       return `fold ${event.fold} done in ${event.seconds.toFixed(1)}s: test F1 ${fmt(event.testMetrics['f1'])}, AP ${fmt(event.testMetrics['average_precision'])}`;
+    case 'fold-failed':
+      return `fold ${event.fold} FAILED at step ${event.step}: ${event.message}`;
     case 'warning':
       return `warning: ${event.message}`;
     case 'run-end':

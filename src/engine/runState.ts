@@ -19,7 +19,11 @@ import {
 export interface RunState {
   parentRunId: string | null;
   /** Fold index -> its child run id and whether the fold finished. */
-  folds: Record<string, { runId: string | null; status: 'running' | 'done' }>;
+  /** 'failed': stopped by a NaN/Inf loss; a resume trains it again. */
+  folds: Record<
+    string,
+    { runId: string | null; status: 'running' | 'done' | 'failed'; error?: string }
+  >;
 }
 
 const runStateFile = 'run-state.json';

@@ -57,6 +57,7 @@ import {
 } from './setup.js';
 import type { TrainEventHandler } from './events.js';
 import {
+  NonFiniteLossError,
   predictIndices,
   plannedSteps,
   trainFold,
@@ -109,11 +110,22 @@ export interface FoldResult {
   seconds: number;
 }
 
+/** A fold stopped by a NaN/Inf training loss; the other folds still ran. */
+export interface FailedFold {
+  fold: number;
+  step: number;
+  runId: string | null;
+  message: string;
+}
+
 export interface TrainFoldsResult {
   runDir: string;
   parentRunId: string | null;
   datasetHash: string;
+  /** The folds that finished; pooled and across-fold metrics cover these only. */
   folds: FoldResult[];
+  /** Folds stopped by a NaN/Inf loss (empty when all finished). */
+  failedFolds: FailedFold[];
   pooled: Record<string, number>;
   acrossFolds: Record<string, MetricSummary>;
   summaryPath: string;
@@ -256,6 +268,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
       fold: Fold;
       scores: Float32Array;
     }[] = [];
+    const failedFolds: FailedFold[] = [];
     const state: RunState = previousState ?? { parentRunId: parent?.runId ?? null, folds: {} };
     state.parentRunId = parent?.runId ?? state.parentRunId;
     await writeRunState(runDir, state);
@@ -288,31 +301,44 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
         return outcome;
       };
       let outcome: Awaited<ReturnType<typeof runFold>>;
-      if (parent && tracking && options.resume && foldState?.runId) {
-        outcome = await continueRun(
-          tracker!,
-          tracking.client,
-          foldState.runId,
-          { parentRunId: parent.runId, signal: abort.signal },
-          runFold,
-        );
-      } else if (parent) {
-        outcome = await withChildRun(
-          parent,
-          {
-            runName: `fold_${fold.index}`,
-            tags: { 'mentallam.fold': String(fold.index) },
-            params: { fold: fold.index },
-            signal: abort.signal,
-            logger,
-          },
-          async (child) => {
-            await child.logArtifact(foldFiles[fold.index]!, 'folds');
-            return runFold(child);
-          },
-        );
-      } else {
-        outcome = await runFold(null);
+      try {
+        if (parent && tracking && options.resume && foldState?.runId) {
+          outcome = await continueRun(
+            tracker!,
+            tracking.client,
+            foldState.runId,
+            { parentRunId: parent.runId, signal: abort.signal },
+            runFold,
+          );
+        } else if (parent) {
+          outcome = await withChildRun(
+            parent,
+            {
+              runName: `fold_${fold.index}`,
+              tags: { 'mentallam.fold': String(fold.index) },
+              params: { fold: fold.index },
+              signal: abort.signal,
+              logger,
+            },
+            async (child) => {
+              await child.logArtifact(foldFiles[fold.index]!, 'folds');
+              return runFold(child);
+            },
+          );
+        } else {
+          outcome = await runFold(null);
+        }
+      } catch (error) {
+        // A diverged fold ends (its MLflow run FAILED, what it logged kept); the others still
+        // run, so one bad fold does not cost a night's run. Anything else stops the run.
+        if (!(error instanceof NonFiniteLossError)) throw error;
+        const runId = state.folds[String(fold.index)]?.runId ?? null;
+        failedFolds.push({ fold: fold.index, step: error.step, runId, message: error.message });
+        state.folds[String(fold.index)] = { runId, status: 'failed', error: error.message };
+        await writeRunState(runDir, state);
+        logger.error(error.message, { fold: fold.index, step: error.step });
+        emit({ type: 'fold-failed', fold: fold.index, step: error.step, message: error.message });
+        continue;
       }
       results.push({
         result: outcome.result,
@@ -322,6 +348,11 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
       });
     }
 
+    if (results.length === 0) {
+      throw new Error(
+        `every fold failed: ${failedFolds.map((failed) => failed.message).join('; ')}`,
+      );
+    }
     const pooled = pooledMetrics(
       results.map(({ fold, scores, thresholds }) => ({
         labels: fold.test.map((i) => dataset.pairs[i]!.label),
@@ -344,6 +375,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
       datasetHash: dataset.hash,
       seed: config.seed,
       folds: results.map(({ result }) => result),
+      failedFolds,
       pooled: pooledFlat,
       pooledPerCriterion: Object.fromEntries(
         pooled.criteria.map((id) => [id, snakeCaseRecord(pickScalars(pooled.perCriterion[id]!))]),
@@ -356,6 +388,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
     if (parent) {
       await parent.logMetrics([
         ...Object.entries(pooledFlat).map(([key, value]) => ({ key: `pooled_${key}`, value })),
+        { key: 'failed_folds', value: failedFolds.length },
         ...Object.entries(acrossFolds).flatMap(([key, stats]) => [
           { key: `metric_mean_${key}`, value: stats.mean },
           { key: `metric_std_${key}`, value: stats.std },
@@ -369,6 +402,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
       parentRunId: parent?.runId ?? null,
       datasetHash: dataset.hash,
       folds: results.map(({ result }) => result),
+      failedFolds,
       pooled: pooledFlat,
       acrossFolds,
       summaryPath,
