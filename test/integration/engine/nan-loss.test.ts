@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 import { trainFolds, type TrainEvent } from '../../../src/engine/index.js';
 import { packExamples, type ModelBatch } from '../../../src/engine/examples.js';
@@ -15,57 +15,23 @@ import {
   type FoldTrainingOptions,
 } from '../../../src/engine/foldRunner.js';
 import { Classifier } from '../../../src/native.js';
+import { smallDora, smallFoldOptions, smallRunOverrides } from './helpers.js';
 
-const criteriaPath = resolve('data/dsm5/criteria.json');
-
-function overrides(dir: string, runName: string, extra: string[] = []): string[] {
-  return [
-    `run_dir=${join(dir, runName)}`,
-    `model.path=${join(dir, 'model')}`,
-    `data.dir=${join(dir, 'data')}`,
-    `data.criteria_path=${criteriaPath}`,
-    'data.synthetic.n_posts=60',
-    'data.splits.n_splits=2',
-    'data.splits.inner_validation_fraction=0.25',
-    'data.prompt.max_length=112',
+function overrides(dir: string, runName: string): string[] {
+  return smallRunOverrides(dir, runName, [
     'training.max_epochs=1',
     'training.micro_batch_size=16',
     'training.effective_batch_size=16',
     'training.folds=[0,1]',
-    'logging.mlflow.enabled=false',
-    'logging.progress=none',
-    'logging.level=error',
-    ...extra,
-  ];
+  ]);
 }
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
 
-const dora = {
-  r: 4,
-  alpha: 8,
-  dropout: 0,
-  targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-  useRslora: false,
-};
-
 const foldOptions: FoldTrainingOptions = {
-  lr: 1e-2,
-  weightDecay: 0,
-  maxEpochs: 1,
-  maxSteps: null,
-  microBatchSize: 8,
+  ...smallFoldOptions,
   effectiveBatchSize: 8,
-  warmupRatio: 0,
-  lrSchedule: 'constant',
-  maxGradNorm: 1,
-  evalEverySteps: 0,
-  earlyStopping: { mode: 'max', patience: 5, minDelta: 0 },
-  posWeight: null,
-  bucketWindow: 0,
   inferenceBatchSize: 8,
-  padTokenId: 0,
-  paddingSide: 'right',
   outOfMemoryBackoff: false,
 };
 
@@ -134,7 +100,7 @@ describe('a NaN/Inf training loss', () => {
       modelDir,
       3,
     );
-    const model = await Classifier.load({ modelDir, dora, numLabels: 1, seed: 5 });
+    const model = await Classifier.load({ modelDir, dora: smallDora, numLabels: 1, seed: 5 });
     let calls = 0;
     // The real model, whose loss turns NaN on the second step (as a diverging run's does).
     const diverging: FoldModel = {

@@ -10,42 +10,13 @@ import { join } from 'node:path';
 
 import type { TrainEvent } from '../../../src/engine/index.js';
 import { packExamples, type ModelBatch } from '../../../src/engine/examples.js';
-import {
-  predictIndices,
-  trainFold,
-  type FoldModel,
-  type FoldTrainingOptions,
-} from '../../../src/engine/foldRunner.js';
+import { predictIndices, trainFold, type FoldModel } from '../../../src/engine/foldRunner.js';
 import { createRng } from '../../../src/infra/index.js';
 import { Classifier } from '../../../src/native.js';
+import { smallDora, smallFoldOptions } from './helpers.js';
 
-const dora = {
-  r: 4,
-  alpha: 8,
-  dropout: 0,
-  targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-  useRslora: false,
-};
-
-const options: FoldTrainingOptions = {
-  lr: 1e-2,
-  weightDecay: 0,
-  maxEpochs: 1,
-  maxSteps: null,
-  microBatchSize: 8,
-  effectiveBatchSize: 16,
-  warmupRatio: 0,
-  lrSchedule: 'constant',
-  maxGradNorm: 1,
-  evalEverySteps: 0,
-  earlyStopping: { mode: 'max', patience: 5, minDelta: 0 },
-  posWeight: null,
-  bucketWindow: 0,
-  inferenceBatchSize: 16,
-  padTokenId: 0,
-  paddingSide: 'right',
-  outOfMemoryBackoff: true,
-};
+const dora = smallDora;
+const options = smallFoldOptions;
 
 /**
  * A classifier whose "GPU" runs out of memory on the second micro-batch of 8 (after the first

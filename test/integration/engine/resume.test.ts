@@ -4,31 +4,19 @@
  */
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 import { trainFolds } from '../../../src/engine/index.js';
 import { InterruptedError } from '../../../src/tracking/index.js';
-
-const criteriaPath = resolve('data/dsm5/criteria.json');
+import { smallRunOverrides } from './helpers.js';
 
 function overrides(dir: string, runName: string): string[] {
-  return [
-    `run_dir=${join(dir, runName)}`,
-    `model.path=${join(dir, 'model')}`,
-    `data.dir=${join(dir, 'data')}`,
-    `data.criteria_path=${criteriaPath}`,
-    'data.synthetic.n_posts=60',
-    'data.splits.n_splits=2',
-    'data.splits.inner_validation_fraction=0.25',
-    'data.prompt.max_length=112',
+  return smallRunOverrides(dir, runName, [
     'training.max_epochs=2',
     'training.micro_batch_size=8',
     'training.effective_batch_size=16',
     'training.eval_every_steps=4',
-    'logging.mlflow.enabled=false',
-    'logging.progress=none',
-    'logging.level=error',
-  ];
+  ]);
 }
 
 function foldMetrics(runDir: string, fold: number): Record<string, number> {

@@ -4,28 +4,17 @@
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 import { trainFolds } from '../../../src/engine/index.js';
-
-const criteriaPath = resolve('data/dsm5/criteria.json');
+import { smallRunOverrides } from './helpers.js';
 
 function overrides(dir: string, extra: string[]): string[] {
-  return [
-    `run_dir=${join(dir, 'run')}`,
-    `model.path=${join(dir, 'model')}`,
-    `data.dir=${join(dir, 'data')}`,
-    `data.criteria_path=${criteriaPath}`,
+  return smallRunOverrides(dir, 'run', [
     'data.synthetic.n_posts=40',
-    'data.splits.n_splits=2',
-    'data.splits.inner_validation_fraction=0.25',
-    'data.prompt.max_length=112',
     'training.max_steps=2',
-    'logging.mlflow.enabled=false',
-    'logging.progress=none',
-    'logging.level=error',
     ...extra,
-  ];
+  ]);
 }
 
 describe('set-up errors', () => {
