@@ -14,7 +14,6 @@
 
 #include "async_task.h"
 #include "classifier.h"
-#include "compute_thread.h"
 #include "cpu_allocator.h"
 #include "device.h"
 #include "errors.h"
@@ -53,9 +52,7 @@ std::string ExpectString(const Napi::CallbackInfo& info, size_t index, const cha
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
-  RuntimeInfo runtime;
-  // The thread count is read where the computations run (a per-thread OpenMP setting).
-  RunOnComputeThread([&runtime] { runtime = GetRuntimeInfo(); });
+  RuntimeInfo runtime = GetRuntimeInfo();
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("torchVersion", runtime.torch_version);
   out.Set("cudaAvailable", runtime.cuda_available);
@@ -78,9 +75,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  int64_t threads = ExpectInteger(info, 0, "threads");
-  // On the thread that runs the computations: OpenMP's thread count is a per-thread setting.
-  RunOnComputeThread([threads] { SetNumThreads(threads); });
+  SetNumThreads(ExpectInteger(info, 0, "threads"));
   return info.Env().Undefined();
 }
 

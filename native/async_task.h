@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compute_thread.h"
+#include "device.h"
 #include "errors.h"
 
 namespace mentallam {
@@ -35,7 +36,10 @@ class AsyncTask : public Napi::AsyncWorker {
   // Runs on the worker thread: no N-API calls here.
   void Execute() override {
     try {
-      RunOnComputeThread([this] { result_ = compute_(); });
+      RunOnComputeThread([this] {
+        ApplyNumThreads();
+        result_ = compute_();
+      });
     } catch (const std::exception& error) {
       SetError(MessageOf(error));
     } catch (...) {

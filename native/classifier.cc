@@ -1,8 +1,6 @@
 #include "classifier.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#if defined(__GLIBC__)
-#endif
 
 #include <cmath>
 #include <filesystem>

@@ -40,9 +40,9 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return nullptr; }
 
-  // Our DataPtrs own their block outright (the context is per allocation, never shared), which
-  // is what copy-on-write clones require; libtorch's default test (context == data) would send
-  // them down the slower copying path.
+  // Our DataPtrs own their block outright (the context is per allocation, never shared). The
+  // default test (context == data) would say otherwise, and c10::impl::cow::lazy_clone_storage
+  // then refuses (returns null) to turn such a storage into a copy-on-write one.
   bool is_simple_data_ptr(const c10::DataPtr& data_ptr) const override {
     return data_ptr.get_deleter() == &FreeBlock || data_ptr.get() == data_ptr.get_context();
   }

@@ -2,16 +2,29 @@
 
 #include <torch/version.h>
 
+#include <atomic>
+
 #include "errors.h"
 
 namespace mentallam {
+namespace {
+
+// 0 until setNumThreads is called; the count last asked for afterwards.
+std::atomic<int64_t> requested_threads{0};
+// What the compute thread last applied (read only there).
+int64_t applied_threads = 0;
+
+}  // namespace
 
 RuntimeInfo GetRuntimeInfo() {
   RuntimeInfo info;
   info.torch_version = TORCH_VERSION;
   info.cuda_available = torch::cuda::is_available();
   info.cuda_device_count = info.cuda_available ? torch::cuda::device_count() : 0;
-  info.threads = at::get_num_threads();
+  // Before any setNumThreads every thread starts from libtorch's default, so this thread's
+  // count is also the compute thread's.
+  int64_t requested = requested_threads.load();
+  info.threads = requested > 0 ? requested : at::get_num_threads();
 #ifdef MENTALLAM_WITH_CUDA
   info.built_with_cuda = true;
 #else
@@ -52,7 +65,15 @@ torch::Dtype ParseDtype(const std::string& name) {
 
 void SetNumThreads(int64_t threads) {
   if (threads < 1) throw UserError("threads must be >= 1, got " + std::to_string(threads));
-  at::set_num_threads(static_cast<int>(threads));
+  requested_threads.store(threads);
+}
+
+void ApplyNumThreads() {
+  int64_t requested = requested_threads.load();
+  if (requested > 0 && requested != applied_threads) {
+    at::set_num_threads(static_cast<int>(requested));
+    applied_threads = requested;
+  }
 }
 
 }  // namespace mentallam

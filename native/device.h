@@ -24,6 +24,12 @@ torch::Device ParseDevice(const std::string& name);
 // "float32" | "bfloat16" | "float16" -> dtype; anything else throws UserError.
 torch::Dtype ParseDtype(const std::string& name);
 
+// Records libtorch's intra-op thread count (>= 1). OpenMP keeps the count per thread, so it
+// takes effect where computations run: ApplyNumThreads() on the compute thread, before its next
+// job. The JS thread never waits for a running computation to change or read it.
 void SetNumThreads(int64_t threads);
+
+// Called on the compute thread before each job; applies a count set since the last call.
+void ApplyNumThreads();
 
 }  // namespace mentallam
