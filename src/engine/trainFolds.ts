@@ -336,7 +336,6 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
         failedFolds.push({ fold: fold.index, step: error.step, runId, message: error.message });
         state.folds[String(fold.index)] = { runId, status: 'failed', error: error.message };
         await writeRunState(runDir, state);
-        logger.error(error.message, { fold: fold.index, step: error.step });
         emit({ type: 'fold-failed', fold: fold.index, step: error.step, message: error.message });
         continue;
       }
