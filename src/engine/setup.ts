@@ -20,6 +20,7 @@ import {
   type Tokenizer,
 } from '../data/index.js';
 import { writeFileAtomic, writeJsonAtomic, type Logger } from '../infra/index.js';
+import { resolveTracking, type ResolvedTracking } from '../tracking/index.js';
 import { Classifier, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
 import { encodePrompt } from './prompts.js';
@@ -255,5 +256,31 @@ export async function loadClassifier(
     gradientCheckpointing: config.model.gradient_checkpointing,
     seed: config.seed,
     padTokenId: prepared.padTokenId,
+  });
+}
+
+/**
+ * MLflow tracking as logging.mlflow configures it (URI, retry policy, local server), with the
+ * local server's files under <cwd>/mlruns. `enabled` defaults to logging.mlflow.enabled; inference
+ * and the bench pass true when a model source or --log-mlflow needs MLflow anyway.
+ */
+export function resolveConfiguredTracking(
+  config: Config,
+  options: { cwd: string; logger: Logger; env?: NodeJS.ProcessEnv; enabled?: boolean },
+): Promise<ResolvedTracking | null> {
+  const mlflow = config.logging.mlflow;
+  return resolveTracking({
+    enabled: options.enabled ?? mlflow.enabled,
+    trackingUri: mlflow.tracking_uri,
+    workDir: resolve(options.cwd, 'mlruns'),
+    logger: options.logger,
+    ...(options.env ? { env: options.env } : {}),
+    retryPolicy: {
+      baseMs: mlflow.retry.base_ms,
+      capMs: mlflow.retry.cap_ms,
+      maxAttempts: mlflow.retry.max_attempts,
+      retryableStatuses: mlflow.retry.retryable_statuses,
+    },
+    localServer: { host: mlflow.local_server.host, port: mlflow.local_server.port },
   });
 }

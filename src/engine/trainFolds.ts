@@ -40,7 +40,6 @@ import {
   type PooledMetrics,
 } from '../metrics/index.js';
 import {
-  resolveTracking,
   SpoolingTracker,
   withChildRun,
   withParentRun,
@@ -52,6 +51,7 @@ import {
   modelDirectory,
   prepareExamples,
   loadClassifier,
+  resolveConfiguredTracking,
   resolveDevice,
   type PreparedExamples,
 } from './setup.js';
@@ -224,22 +224,7 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
   options.signal?.addEventListener('abort', requestStop, { once: true });
   if (options.signal?.aborted) requestStop();
 
-  const tracking = await resolveTracking({
-    enabled: config.logging.mlflow.enabled,
-    trackingUri: config.logging.mlflow.tracking_uri,
-    workDir: resolve(cwd, 'mlruns'),
-    logger,
-    retryPolicy: {
-      baseMs: config.logging.mlflow.retry.base_ms,
-      capMs: config.logging.mlflow.retry.cap_ms,
-      maxAttempts: config.logging.mlflow.retry.max_attempts,
-      retryableStatuses: config.logging.mlflow.retry.retryable_statuses,
-    },
-    localServer: {
-      host: config.logging.mlflow.local_server.host,
-      port: config.logging.mlflow.local_server.port,
-    },
-  });
+  const tracking = await resolveConfiguredTracking(config, { cwd, logger });
   // Post texts must never reach MLflow: the client refuses any value containing one.
   tracking?.client.guardTexts(dataset.posts.map((post: { text: string }) => post.text));
 

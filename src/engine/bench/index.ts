@@ -18,15 +18,11 @@ import {
   type Logger,
 } from '../../infra/index.js';
 import { renderPlot } from '../../metrics/index.js';
-import {
-  resolveTracking,
-  withParentRun,
-  type ActiveRun,
-  type ResolvedTracking,
-} from '../../tracking/index.js';
+import { withParentRun, type ActiveRun, type ResolvedTracking } from '../../tracking/index.js';
 import type { ModelBatch } from '../examples.js';
 import { resolveModel, type ModelDescription, type ModelSource } from '../infer/model.js';
 import { loadNativeModel, type InferenceModel, type ModelLoader } from '../infer/predictor.js';
+import { modelDirectory, resolveConfiguredTracking } from '../setup.js';
 import {
   formatLatencyReport,
   latencyHistogramSpec,
@@ -246,16 +242,11 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
   let tracking = options.tracking ?? null;
   const ownsTracking = tracking === null && needsTracking;
   if (ownsTracking) {
-    tracking = await resolveTracking({
-      enabled: true,
-      trackingUri: config.logging.mlflow.tracking_uri,
-      workDir: resolve(cwd, 'mlruns'),
+    tracking = await resolveConfiguredTracking(config, {
+      cwd,
       logger,
+      enabled: true,
       ...(options.env ? { env: options.env } : {}),
-      localServer: {
-        host: config.logging.mlflow.local_server.host,
-        port: config.logging.mlflow.local_server.port,
-      },
     });
   }
 
@@ -293,8 +284,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
       modelDir = resolve(cwd, options.base ?? config.model.path);
       if (!existsSync(join(modelDir, 'config.json'))) {
         // First use of the tiny model: create it the way training does.
-        const setup = await import('../setup.js');
-        modelDir = await setup.modelDirectory(config, cwd, logger);
+        modelDir = await modelDirectory(config, cwd, logger);
       }
       description = { kind: 'base', ref: modelDir };
     }

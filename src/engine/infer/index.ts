@@ -13,12 +13,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '../../config/index.js';
 import { loadCriteria, percentile, type Criterion } from '../../data/index.js';
 import { createLogger, type Logger } from '../../infra/index.js';
-import {
-  resolveTracking,
-  withParentRun,
-  type ActiveRun,
-  type ResolvedTracking,
-} from '../../tracking/index.js';
+import { withParentRun, type ActiveRun, type ResolvedTracking } from '../../tracking/index.js';
 import { resolveCriterion } from './criteria.js';
 import {
   createJsonlWriter,
@@ -73,6 +68,7 @@ export {
   readThresholds,
   thresholdFor,
 } from './thresholds.js';
+import { resolveConfiguredTracking } from '../setup.js';
 export type { ThresholdOrigin, ThresholdTable } from './thresholds.js';
 
 /** One scored pair. `line` is the JSONL line (1-based) or the record's index in a list. */
@@ -333,22 +329,11 @@ async function resolveConfig(options: InferOptions): Promise<Config> {
 }
 
 function trackingFor(config: Config, cwd: string, options: InferOptions, logger: Logger) {
-  return resolveTracking({
-    enabled: true,
-    trackingUri: config.logging.mlflow.tracking_uri,
-    workDir: resolve(cwd, 'mlruns'),
+  return resolveConfiguredTracking(config, {
+    cwd,
     logger,
+    enabled: true,
     ...(options.env ? { env: options.env } : {}),
-    retryPolicy: {
-      baseMs: config.logging.mlflow.retry.base_ms,
-      capMs: config.logging.mlflow.retry.cap_ms,
-      maxAttempts: config.logging.mlflow.retry.max_attempts,
-      retryableStatuses: config.logging.mlflow.retry.retryable_statuses,
-    },
-    localServer: {
-      host: config.logging.mlflow.local_server.host,
-      port: config.logging.mlflow.local_server.port,
-    },
   });
 }
 
