@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Checks (or with --fix, applies) clang-format on native/. Uses the clang-format pinned in
-// requirements.txt (.venv/bin/clang-format) so every machine formats the same way.
+// requirements/tools.txt (.venv/bin/clang-format) so every machine formats the same way.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 // One-command set-up, run by `npm install` (the install hook) and by `npm run setup`.
-// Steps, each printing one line: check tools -> Python venv (pinned requirements) -> find
+// Steps, each printing one line: check tools -> Python venv (pinned requirements/*.txt) -> find
 // libtorch -> build the addon (cmake-js) -> compile TypeScript. Every step is skipped when its
 // inputs have not changed, so a re-run with nothing changed takes a few seconds.
 //
 // Plain JavaScript on purpose: it runs before the TypeScript is compiled.
 //
 // Flags: --only-native (build the addon only), --force (ignore the stamps).
-// Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), MENTALLAM_PYTHON
+// Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), NLOHMANN_JSON_INCLUDE
+// (where nlohmann/json.hpp is), MENTALLAM_PYTHON
 // (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -94,11 +103,20 @@ function pythonForVenv() {
   );
 }
 
+// A checkout (with test/) installs every group; an installed package only what it runs and builds.
+function requirementFiles() {
+  const groups = existsSync(join(root, 'test'))
+    ? ['runtime', 'build', 'test', 'tools']
+    : ['runtime', 'build'];
+  return groups.map((group) => join(root, 'requirements', `${group}.txt`));
+}
+
 function ensureVenv() {
-  const requirements = join(root, 'requirements.txt');
-  const hash = hashOf([readFileSync(requirements, 'utf8')]);
+  const files = requirementFiles();
+  const hash = hashOf(files.flatMap((file) => [file, readFileSync(file, 'utf8')]));
+  const names = files.map(relative).join(', ');
   if (stampMatches('venv', hash, venvPython)) {
-    step('python', `.venv up to date (${relative(requirements)} unchanged)`);
+    step('python', `.venv up to date (${names} unchanged)`);
     return;
   }
   if (!existsSync(venvPython)) {
@@ -111,23 +129,51 @@ function ensureVenv() {
       );
     }
   }
-  step('python', 'installing the pinned requirements.txt into .venv (first time: a few minutes)');
+  step('python', `installing ${names} into .venv (first time: a few minutes)`);
   const installed = run(venvPython, [
     '-m',
     'pip',
     'install',
     '--disable-pip-version-check',
     '--quiet',
-    '-r',
-    requirements,
+    ...files.flatMap((file) => ['-r', file]),
   ]);
   if (installed.status !== 0) {
     throw new SetupError(
-      'pip install -r requirements.txt failed (see pip output above); fix the network or package index access and run npm install again.',
+      `pip install of ${names} failed (see pip output above); fix the network or package index access and run npm install again.`,
     );
   }
   writeStamp('venv', hash);
   step('python', 'requirements installed');
+}
+
+function venvJsonHeaders() {
+  if (!existsSync(venvPython)) return undefined;
+  const found = run(
+    venvPython,
+    ['-c', 'import nlohmann_json, os; print(os.path.dirname(nlohmann_json.__file__))'],
+    { capture: true },
+  );
+  return found.status === 0 && found.stdout.trim()
+    ? join(found.stdout.trim(), 'include')
+    : undefined;
+}
+
+// nlohmann/json's headers come from the pinned PyPI package in .venv (requirements/build.txt);
+// NLOHMANN_JSON_INCLUDE or a system install (Debian nlohmann-json3-dev) also work.
+function findJsonHeaders() {
+  const candidates = [
+    process.env.NLOHMANN_JSON_INCLUDE,
+    venvJsonHeaders(),
+    '/usr/include',
+    '/usr/local/include',
+  ].filter(Boolean);
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'nlohmann', 'json.hpp'))) return resolve(dir);
+  }
+  throw new SetupError(
+    'nlohmann/json.hpp was not found; let set-up install requirements/build.txt into .venv, set NLOHMANN_JSON_INCLUDE, or apt install nlohmann-json3-dev.',
+  );
 }
 
 function relative(path) {
@@ -181,23 +227,33 @@ function findLibtorch() {
   return null;
 }
 
-function buildAddon(torch) {
+function buildAddon(torch, jsonInclude) {
   const output = join(root, 'build', 'Release', 'mentallam.node');
   const inputs = [
     join(root, 'CMakeLists.txt'),
     ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
   ];
-  const hash = hashOf([torch.root, ...inputs.flatMap((path) => [path, readFileSync(path)])]);
+  const hash = hashOf([
+    torch.root,
+    jsonInclude,
+    ...inputs.flatMap((path) => [path, readFileSync(path)]),
+  ]);
   if (stampMatches('addon', hash, output)) {
     step('addon', `build/Release/mentallam.node up to date (libtorch from ${torch.source})`);
     return;
   }
   requireTool('cmake', ['--version'], 'cmake (e.g. apt install cmake)');
-  requireTool('g++', ['--version'], 'a C++17 compiler (e.g. apt install g++)');
+  requireTool('g++', ['--version'], 'a C++20 compiler (e.g. apt install g++)');
   step('addon', `building with cmake-js against libtorch at ${torch.root} (${torch.source})`);
   const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
   if (!existsSync(cmakeJs)) {
     throw new SetupError('cmake-js is missing from node_modules; run npm install first.');
+  }
+  // cmake-js only configures a fresh build folder: when the configure inputs changed (another
+  // libtorch, another json include), drop the cache so they take effect.
+  const configureHash = hashOf([torch.root, jsonInclude]);
+  if (!stampMatches('addon-configure', configureHash, join(root, 'build', 'CMakeCache.txt'))) {
+    rmSync(join(root, 'build', 'CMakeCache.txt'), { force: true });
   }
   const buildStarted = Date.now();
   const built = run(process.execPath, [
@@ -207,6 +263,7 @@ function buildAddon(torch) {
     'warn',
     `--parallel=${process.env.MENTALLAM_BUILD_JOBS ?? 2}`,
     `--CDTORCH_ROOT=${torch.root}`,
+    `--CDNLOHMANN_JSON_INCLUDE=${jsonInclude}`,
   ]);
   if (built.status !== 0) {
     throw new SetupError(
@@ -214,6 +271,7 @@ function buildAddon(torch) {
     );
   }
   writeStamp('addon', hash);
+  writeStamp('addon-configure', configureHash);
   step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s`);
 }
 
@@ -257,7 +315,7 @@ function main() {
     );
   }
   step('libtorch', `${torch.root} (from ${torch.source})`);
-  buildAddon(torch);
+  buildAddon(torch, findJsonHeaders());
   if (!onlyNative) buildTypeScript();
   step('done', `set-up finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
