@@ -1,5 +1,5 @@
 // The run directory as a typed store: its layout, and a validated write/read pair per file.
-export { Metric, MetricRecord, RunFileError } from './codec.js';
+export { JsonCodec, Metric, MetricRecord, RunFileError } from './codec.js';
 export { ConfigFile, JsonFile, OverridesFile, TextFile } from './files.js';
 export {
   foldDirName,
@@ -9,7 +9,13 @@ export {
   runFiles,
   splitFileName,
 } from './layout.js';
-export { FoldStore, RegisteredModelStore, RunStore, thresholdTableFile } from './store.js';
+export {
+  fileFormats,
+  FoldStore,
+  RegisteredModelStore,
+  RunStore,
+  thresholdTableFile,
+} from './store.js';
 export type {
   CurvesFile,
   EarlyStoppingState,

@@ -32,8 +32,11 @@ import {
 } from './layout.js';
 import { ManifestFile, RunState, SplitFile, TrainingSummary } from './runFormats.js';
 
-/** One codec per format, shared by every store (ajv compiles each schema once). */
-const codecs = {
+/**
+ * One codec per format, shared by every store (ajv compiles each schema once). `parse` checks a
+ * value that was read some other way (a test, a file fetched by hand).
+ */
+export const fileFormats = {
   manifest: new JsonCodec(ManifestFile, 'a run manifest'),
   split: new JsonCodec(SplitFile, 'a fold split file'),
   summary: new JsonCodec(TrainingSummary, "a training run's summary.json"),
@@ -49,6 +52,7 @@ const codecs = {
   result: new JsonCodec(FoldResult, "a fold's result.json"),
   checkpoint: new JsonCodec(FoldCheckpointState, "an interrupted fold's trainer_state.json"),
 };
+const codecs = fileFormats;
 
 /** The files of one fold: fold_{i}/ in the run directory. */
 export class FoldStore {

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 
-import type { Criterion } from '../../data/index.js';
+import type { Criterion } from '../data/index.js';
 import { findCriterion } from './criteria.js';
 
 /** One input record: `criterion` absent = all nine criteria. */

@@ -1,4 +1,5 @@
-// Fold aggregation (summary.json/.md, thresholds.json, report.html) and Model Registry registration.
+// Fold aggregation (aggregate.json, summary.md, thresholds.json, report.html) and Model Registry
+// registration, reading the run store.
 export {
   aggregate,
   connectTracking,
@@ -23,6 +24,7 @@ export {
   asBestFoldThresholds,
   buildInferenceThresholds,
   buildSummary,
+  checkInferenceThresholds,
   runUrl,
   summarySchema,
   thresholdsSchema,
@@ -30,13 +32,5 @@ export {
 } from './summary.js';
 export type { AggregateSummary, BestFoldThresholds, InferenceThresholds } from './summary.js';
 export { formatNumber, renderReportHtml, renderSummaryMarkdown } from './report.js';
-export {
-  childRuns,
-  findRunDirectory,
-  parseFoldMetrics,
-  parseFoldThresholds,
-  parsePredictions,
-  readFromMlflow,
-  readRunDirectory,
-} from './sources.js';
+export { childRuns, findRunDirectory, readFromMlflow, readRunDirectory } from './sources.js';
 export type * from './types.js';

@@ -1,26 +1,26 @@
 /**
- * Trains and evaluates one outer fold: the inner train part trains the adapter, the inner
- * validation part drives early stopping and threshold tuning, and the held-out test fold is
- * scored once, at the end, with the best adapter and the tuned thresholds. The test fold is
- * never used for a decision.
+ * The fold trainer: trains the adapter of one outer fold on its inner train part, evaluates on
+ * the inner validation part (early stopping, best adapter), saves a checkpoint when asked to stop
+ * and continues from one. It reports through events only; it knows nothing of tracking, and
+ * where its files go is the run store's.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
 
+import type { Config } from '../config/index.js';
+import { createRng, type CamelCased } from '../infra/index.js';
+import type { EvaluationEntry, FoldCheckpointState, FoldStore } from '../run/index.js';
 import { planEpochBatches } from './batching.js';
-import { EarlyStopping, type EarlyStoppingState } from './earlyStopping.js';
-import type { TrainEventHandler } from './events.js';
+import { EarlyStopping } from './earlyStopping.js';
+import type { TrainEventListener } from './events.js';
 import {
   collateBatch,
   exampleLength,
   type ModelBatch,
   type TokenizedExamples,
 } from './examples.js';
-import { createRng, writeJsonAtomic } from '../infra/index.js';
-import { learningRateAt, type LrScheduleName } from './schedule.js';
+import { learningRateAt } from './schedule.js';
 
-/** What the fold runner needs from a model; the native Classifier provides it. */
+/** What the fold trainer needs from a model; the native Classifier provides it. */
 export interface FoldModel {
   trainStep(
     batch: ModelBatch,
@@ -39,26 +39,20 @@ export interface FoldModel {
   discardGradients(): Promise<void>;
 }
 
-export interface FoldTrainingOptions {
-  lr: number;
-  weightDecay: number;
-  maxEpochs: number;
-  maxSteps: number | null;
-  microBatchSize: number;
-  effectiveBatchSize: number;
-  warmupRatio: number;
-  lrSchedule: LrScheduleName;
-  maxGradNorm: number;
-  evalEverySteps: number;
-  earlyStopping: { mode: 'max' | 'min'; patience: number; minDelta: number };
-  posWeight: number | null;
-  bucketWindow: number;
+/**
+ * training.* of the config (camelCased, every key but the run-level `threads` and `folds`) and
+ * what the run resolved: a new training key reaches the trainer without being mapped by hand.
+ */
+export type FoldTrainingOptions = Omit<CamelCased<Config['training']>, 'threads' | 'folds'> & {
   inferenceBatchSize: number;
   padTokenId: number;
   paddingSide: 'right' | 'left';
   /** On CUDA: halve the micro-batch and double accumulation when a step runs out of memory. */
   outOfMemoryBackoff: boolean;
-}
+};
+
+/** Micro-batches are drawn from windows of this many length-sorted batches (length_bucketing). */
+export const lengthBucketWindow = 16;
 
 export interface FoldData {
   examples: TokenizedExamples;
@@ -81,47 +75,25 @@ export interface FoldTrainingResult {
   epochsRun: number;
   stoppedEarly: boolean;
   /** One entry per evaluation: validation metrics, the early-stopping value, mean train loss since the last one. */
-  history: { step: number; value: number; trainLoss?: number; metrics: Record<string, number> }[];
+  history: EvaluationEntry[];
 }
 
-export interface FoldRunnerHooks {
+export interface FoldTrainerHooks {
   fold: number;
-  onEvent?: TrainEventHandler;
-  /** Called with step metrics (loss, lr, grad_norm, tokens_per_second) after each optimizer step. */
-  logStepMetrics?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
-  /** Called with validation metrics after each evaluation. */
-  logValidationMetrics?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
+  /** Receives step, evaluation, early-stop and out-of-memory events; awaited, in order. */
+  onEvent?: TrainEventListener;
   /** Returns true when an interrupt asked the run to stop after the current step. */
   shouldStop?: () => boolean;
-  /** Seed for the batch order; the fold runner counts draws so a resume can replay them. */
+  /** Seed for the batch order; the fold trainer counts draws so a resume can replay them. */
   seed: number;
   /**
    * Called before each optimizer step: the engine reseeds libtorch from (fold, step) so dropout
    * masks do not depend on how many steps ran in this process (exact resume).
    */
   beforeStep?: (step: number) => void;
-  /** Called after an out-of-memory back-off with the new micro-batch size and accumulation. */
-  onOutOfMemoryBackoff?: (step: number, metrics: Record<string, number>) => Promise<void> | void;
-  /** Continue from the checkpoint an interrupted run saved in <foldDir>/checkpoint. */
+  /** Continue from the checkpoint an interrupted run saved in the fold's checkpoint/. */
   resume?: boolean;
 }
-
-/** What an interrupted fold saves beside its adapter + optimizer state, to continue exactly. */
-export interface FoldCheckpointState {
-  step: number;
-  epoch: number;
-  /** Index into the epoch's batch plan of the next micro-batch group. */
-  nextBatch: number;
-  /** RNG draws made before this epoch's plan (the plan is rebuilt from them). */
-  rngDrawsAtEpochStart: number;
-  earlyStopping: EarlyStoppingState;
-  bestStep: number;
-  history: FoldTrainingResult['history'];
-  lossSinceEvaluation: { sum: number; count: number };
-}
-
-export const checkpointDirName = 'checkpoint';
-const trainerStateFile = 'trainer_state.json';
 
 /** A seeded uniform RNG that counts its draws, so its position can be saved and replayed. */
 export function countingRng(seed: number): {
@@ -144,12 +116,6 @@ export function countingRng(seed: number): {
       }
     },
   };
-}
-
-export async function readFoldCheckpoint(foldDir: string): Promise<FoldCheckpointState | null> {
-  const path = join(foldDir, checkpointDirName, trainerStateFile);
-  if (!existsSync(path)) return null;
-  return JSON.parse(await readFile(path, 'utf8')) as FoldCheckpointState;
 }
 
 export class NonFiniteLossError extends Error {
@@ -184,9 +150,11 @@ export function plannedSteps(trainCount: number, options: FoldTrainingOptions): 
   return Math.max(1, options.maxSteps === null ? steps : Math.min(options.maxSteps, steps));
 }
 
-/** libtorch's CUDA allocator error ("CUDA out of memory. Tried to allocate ..."). */
+/** The code the addon gives an allocator failure (CUDA out of memory, or the CPU allocator's). */
+export const outOfMemoryCode = 'ERR_NATIVE_OOM';
+
 export function isOutOfMemory(error: unknown): boolean {
-  return error instanceof Error && /out of memory/i.test(error.message);
+  return (error as { code?: unknown } | null)?.code === outOfMemoryCode;
 }
 
 /** Splits a list into `parts` chunks whose sizes differ by at most one (no empty chunk). */
@@ -238,9 +206,9 @@ export async function trainFold(
   model: FoldModel,
   data: FoldData,
   options: FoldTrainingOptions,
-  foldDir: string,
+  files: FoldStore,
   scoreValidation: ValidationScorer,
-  hooks: FoldRunnerHooks,
+  hooks: FoldTrainerHooks,
 ): Promise<FoldTrainingResult> {
   const { fold, onEvent } = hooks;
   const accumulation = accumulationSteps(options);
@@ -249,8 +217,8 @@ export async function trainFold(
   const warmupSteps = Math.round(options.warmupRatio * totalSteps);
   const evalEvery = options.evalEverySteps > 0 ? options.evalEverySteps : stepsPerEpoch;
   const stopping = new EarlyStopping(options.earlyStopping);
-  const bestAdapterDir = join(foldDir, 'best_adapter');
-  await mkdir(foldDir, { recursive: true });
+  const { bestAdapterDir, checkpointDir } = files;
+  await mkdir(files.dir, { recursive: true });
   const trainLabels = data.labels;
   const history: FoldTrainingResult['history'] = [];
   const trainLengths = data.trainIndices.map((i) => exampleLength(data.examples, i));
@@ -263,8 +231,7 @@ export async function trainFold(
   let firstBatch = 0;
   let microSplit = 1;
   const rng = countingRng(hooks.seed);
-  const checkpointDir = join(foldDir, checkpointDirName);
-  const saved = hooks.resume ? await readFoldCheckpoint(foldDir) : null;
+  const saved = hooks.resume ? await files.checkpointState.readIfExists() : null;
   if (saved) {
     await model.loadAdapter(checkpointDir);
     step = saved.step;
@@ -281,7 +248,7 @@ export async function trainFold(
     const scores = await predictIndices(model, data.examples, data.validationIndices, options);
     const { value, metrics } = scoreValidation(data.validationIndices, scores);
     const decision = stopping.update(value, step);
-    const state: EarlyStoppingState = stopping.snapshot();
+    const state = stopping.snapshot();
     const trainLoss =
       lossSinceEvaluation.count > 0
         ? lossSinceEvaluation.sum / lossSinceEvaluation.count
@@ -289,18 +256,18 @@ export async function trainFold(
     lossSinceEvaluation.sum = 0;
     lossSinceEvaluation.count = 0;
     history.push({ step, value, ...(trainLoss !== undefined ? { trainLoss } : {}), metrics });
-    await hooks.logValidationMetrics?.(step, metrics);
     if (decision.improved) {
       bestStep = step;
       await rm(bestAdapterDir, { recursive: true, force: true });
       await model.saveAdapter(bestAdapterDir);
     }
-    onEvent?.({
+    await onEvent?.({
       type: 'evaluation',
       fold,
       step,
       metric: 'validation',
       value,
+      metrics,
       best: state.best,
       improved: decision.improved,
       evaluationsWithoutImprovement: state.evaluationsWithoutImprovement,
@@ -321,14 +288,14 @@ export async function trainFold(
       history,
       lossSinceEvaluation,
     };
-    await writeJsonAtomic(join(checkpointDir, trainerStateFile), state);
+    await files.checkpointState.write(state);
   };
 
   training: while (step < totalSteps && epoch < options.maxEpochs) {
     const rngDrawsAtEpochStart = rng.draws();
     const plan = planEpochBatches(trainLengths, {
       microBatchSize: options.microBatchSize,
-      bucketWindow: options.bucketWindow,
+      bucketWindow: options.lengthBucketing ? lengthBucketWindow : 0,
       rng: rng.next,
     });
     const startBatch = firstBatch;
@@ -359,7 +326,7 @@ export async function trainFold(
             const result = await model.trainStep(batch, {
               lr,
               weightDecay: options.weightDecay,
-              maxGradNorm: options.maxGradNorm,
+              maxGradNorm: options.maxGradNorm ?? 0,
               accumulate: c < chunks.length - 1,
               ...(options.posWeight !== null ? { posWeight: options.posWeight } : {}),
             });
@@ -382,10 +349,13 @@ export async function trainFold(
           const message =
             `fold ${fold} step ${step}: out of memory with micro-batches of ${largest}; ` +
             `retrying with ${Math.ceil(largest / 2)} and ${accumulation * microSplit} accumulation steps`;
-          onEvent?.({ type: 'warning', message });
-          await hooks.onOutOfMemoryBackoff?.(step, {
-            micro_batch_size: Math.ceil(options.microBatchSize / microSplit),
-            accumulation_steps: accumulation * microSplit,
+          await onEvent?.({
+            type: 'out-of-memory',
+            fold,
+            step,
+            microBatchSize: Math.ceil(options.microBatchSize / microSplit),
+            accumulationSteps: accumulation * microSplit,
+            message,
           });
         }
       }
@@ -395,13 +365,7 @@ export async function trainFold(
       step += 1;
       lossSinceEvaluation.sum += loss;
       lossSinceEvaluation.count += 1;
-      await hooks.logStepMetrics?.(step, {
-        loss,
-        lr,
-        grad_norm: gradNorm,
-        tokens_per_second: tokensPerSecond,
-      });
-      onEvent?.({
+      await onEvent?.({
         type: 'step',
         fold,
         step,
@@ -415,7 +379,7 @@ export async function trainFold(
       if (step % evalEvery === 0 || step === totalSteps) {
         if (await evaluate()) {
           stoppedEarly = true;
-          onEvent?.({ type: 'early-stop', fold, step, best: stopping.snapshot().best });
+          await onEvent?.({ type: 'early-stop', fold, step, best: stopping.snapshot().best });
           break training;
         }
       }

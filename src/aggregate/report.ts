@@ -3,23 +3,8 @@
  * inline, and it names no URL at all (run links live in summary.md), so it renders offline and
  * loads nothing when opened from MLflow's artifact viewer or a mail attachment.
  */
-import type { MetricSummary } from '../../metrics/index.js';
+import { tableMetricKeys, type MetricSummary } from '../metrics/index.js';
 import type { AggregateSummary } from './summary.js';
-
-/** Metrics in the per-fold table, in this order, when every fold reports them. */
-export const tableMetrics = [
-  'test_f1',
-  'test_precision',
-  'test_recall',
-  'test_macro_f1',
-  'test_average_precision',
-  'test_roc_auc',
-  'test_mcc',
-  'test_balanced_accuracy',
-  'test_brier',
-  'test_at_0_5_f1',
-  'threshold_global',
-];
 
 export function formatNumber(value: number | null | undefined, digits = 4): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return 'n/a';
@@ -33,14 +18,11 @@ function meanStd(summary: MetricSummary | undefined): string {
 }
 
 function foldMetric(summary: AggregateSummary, fold: number, key: string): number | undefined {
-  const entry = summary.folds.find((f) => f.fold === fold);
-  const metrics = (entry?.testMetrics ?? {}) as Record<string, unknown>;
-  const value = metrics[key];
-  return typeof value === 'number' ? value : value === null ? Number.NaN : undefined;
+  return summary.folds.find((f) => f.fold === fold)?.testMetrics[key];
 }
 
 function shownMetrics(summary: AggregateSummary): string[] {
-  return tableMetrics.filter((key) => summary.acrossFolds[key] !== undefined);
+  return tableMetricKeys.filter((key) => summary.acrossFolds[key] !== undefined);
 }
 
 function escapeMd(text: string): string {

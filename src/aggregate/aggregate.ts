@@ -1,26 +1,21 @@
 /**
- * `aggregate()`: fold artifacts (MLflow child runs, or a run directory) -> summary.json,
- * summary.md, thresholds.json, report.html and run-level plots, written atomically and attached
- * to the parent run with metric_mean_* / metric_std_* / pooled_* metrics.
+ * `aggregate()`: fold artifacts (MLflow child runs, or a run directory) -> aggregate.json,
+ * summary.md, thresholds.json, report.html and run-level plots, written through the run store
+ * (never over the training's summary.json) and attached to the parent run with
+ * metric_mean_* / metric_std_* / pooled_* metrics.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  createLogger,
-  isNetworkError,
-  writeFileAtomic,
-  writeJsonAtomic,
-  type Logger,
-} from '../../infra/index.js';
-import { plotPerCriterionF1, renderPlot, type PlotSpec } from '../../metrics/index.js';
+import { createLogger, isNetworkError, type Logger } from '../infra/index.js';
+import { plotPerCriterionF1, writePlots, type PlotSpec } from '../metrics/index.js';
+import { RunStore } from '../run/index.js';
 import {
   MlflowApiError,
   resolveTracking,
   type MlflowClient,
   type ResolvedTracking,
-} from '../../tracking/index.js';
+} from '../tracking/index.js';
 import { plotCalibration, plotFoldMetricBars, plotFoldPrCurves } from './plots.js';
 import { renderReportHtml, renderSummaryMarkdown, type ReportPlot } from './report.js';
 import { findRunDirectory, isRunDirectory, readFromMlflow, readRunDirectory } from './sources.js';
@@ -52,7 +47,8 @@ export interface AggregateOptions {
 }
 
 export interface AggregateFiles {
-  summaryJson: string;
+  /** aggregate.json (the training's summary.json beside it is left as it was). */
+  aggregateJson: string;
   summaryMd: string;
   thresholdsJson: string;
   reportHtml: string;
@@ -170,17 +166,10 @@ async function renderPlots(
       spec: plotCalibration(summary.calibration),
     },
   ];
-  await mkdir(dir, { recursive: true });
+  const files = await writePlots(dir, Object.fromEntries(specs.map((p) => [p.name, p.spec])));
   const plots: ReportPlot[] = [];
-  const files: string[] = [];
-  for (const { name, title, caption, spec } of specs) {
-    const rendered = await renderPlot(spec);
-    const svgPath = join(dir, `${name}.svg`);
-    const pngPath = join(dir, `${name}.png`);
-    await writeFileAtomic(svgPath, rendered.svg);
-    await writeFileAtomic(pngPath, rendered.png);
-    files.push(svgPath, pngPath);
-    plots.push({ title, caption, svg: rendered.svg });
+  for (const { name, title, caption } of specs) {
+    plots.push({ title, caption, svg: await readFile(join(dir, `${name}.svg`), 'utf8') });
   }
   return { plots, files };
 }
@@ -188,12 +177,10 @@ async function renderPlots(
 /** Where to write when the artifacts came from MLflow: the training's run dir if it is here. */
 async function defaultOutDir(source: RunSource, cwd: string): Promise<string> {
   const runDir = source.trainingSummary?.runDir;
-  if (typeof runDir === 'string' && existsSync(join(runDir, 'summary.json'))) {
+  if (runDir !== undefined) {
     try {
-      const local = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as {
-        parentRunId?: unknown;
-      };
-      if (local.parentRunId === source.parentRunId) return runDir;
+      const local = await new RunStore(runDir).summary.readIfExists();
+      if (local !== null && local.parentRunId === source.parentRunId) return runDir;
     } catch {
       // Not readable: do not write into it.
     }
@@ -232,7 +219,7 @@ async function logToParent(
     if (best.runId !== null) tags['mentallam.best_fold_run_id'] = best.runId;
   }
   await client.logBatch(parentRunId, { metrics: parentRunMetrics(summary), tags });
-  await client.uploadArtifact(parentRunId, files.summaryJson);
+  await client.uploadArtifact(parentRunId, files.aggregateJson);
   await client.uploadArtifact(parentRunId, files.summaryMd);
   await client.uploadArtifact(parentRunId, files.thresholdsJson);
   await client.uploadArtifact(parentRunId, files.reportHtml);
@@ -317,23 +304,22 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
     const summary = buildSummary(source, options.now);
     const thresholds = buildInferenceThresholds(summary, source, 'fold_mean')!;
     for (const warning of summary.warnings) logger.warn(warning);
-    const outDir = resolve(
-      cwd,
-      options.outDir ?? source.runDir ?? (await defaultOutDir(source, cwd)),
-    );
-    await mkdir(outDir, { recursive: true });
-    const { plots, files: plotFiles } = await renderPlots(summary, source, join(outDir, 'plots'));
+    const out = await new RunStore(
+      resolve(cwd, options.outDir ?? source.runDir ?? (await defaultOutDir(source, cwd))),
+    ).create();
+    const outDir = out.dir;
+    const { plots, files: plotFiles } = await renderPlots(summary, source, out.plotsDir);
     const files: AggregateFiles = {
-      summaryJson: join(outDir, 'summary.json'),
-      summaryMd: join(outDir, 'summary.md'),
-      thresholdsJson: join(outDir, 'thresholds.json'),
-      reportHtml: join(outDir, 'report.html'),
+      aggregateJson: out.aggregate.path,
+      summaryMd: out.summaryMarkdown.path,
+      thresholdsJson: out.thresholds.path,
+      reportHtml: out.report.path,
       plots: plotFiles,
     };
-    await writeJsonAtomic(files.summaryJson, summary);
-    await writeFileAtomic(files.summaryMd, renderSummaryMarkdown(summary));
-    await writeJsonAtomic(files.thresholdsJson, thresholds);
-    await writeFileAtomic(files.reportHtml, renderReportHtml(summary, plots));
+    await out.aggregate.write(summary);
+    await out.summaryMarkdown.write(renderSummaryMarkdown(summary));
+    await out.thresholds.write(thresholds);
+    await out.report.write(renderReportHtml(summary, plots));
 
     let loggedToMlflow = false;
     if (logToMlflow && tracking !== null && source.parentRunId !== null) {

@@ -11,8 +11,8 @@ import {
   histogram,
   summarizeLatency,
   syntheticBatch,
-} from '../../../src/engine/bench/index.js';
-import { fakeLoader, makeBaseDir, newLog, testConfig } from './fixtures.js';
+} from '../../../src/bench/index.js';
+import { fakeLoader, makeBaseDir, newLog, testConfig } from '../infer/fixtures.js';
 
 /** A clock where every model call takes `ms(length)` milliseconds, exactly. */
 function steppingClock(msFor: (call: number) => number) {

@@ -1,6 +1,6 @@
 // Turns what a user types for a criterion ("A4", "a4", "SLEEP_ISSUES", "sleep issues",
 // "Sleep-Issues") into one of the nine criteria, so the CLI and JSONL inputs accept either form.
-import type { Criterion } from '../../data/index.js';
+import type { Criterion } from '../data/index.js';
 
 /** Upper case with spaces and hyphens as underscores: the form ReDSM5 symptom names take. */
 function normalizeName(text: string): string {

@@ -1,9 +1,18 @@
 /**
- * Builds the aggregate documents from fold artifacts: the extended summary.json and the inference
- * thresholds.json (schema in docs/aggregation.md).
+ * Builds the aggregate documents from fold artifacts: aggregate.json and the inference
+ * thresholds.json (formats in the run store; described in docs/aggregation.md).
  */
 import { readFileSync } from 'node:fs';
-import type { MetricSummary } from '../../metrics/index.js';
+import { pooledPerCriterionRecord, pooledRecord } from '../metrics/index.js';
+import {
+  aggregateSchemaId,
+  fileFormats,
+  thresholdsSchemaId,
+  type AggregateSummary,
+  type BestFoldThresholds,
+  type InferenceThresholds,
+  type ThresholdSummary,
+} from '../run/index.js';
 import {
   calibrationCurve,
   checkFolds,
@@ -11,115 +20,21 @@ import {
   configHash,
   criterionRows,
   poolFolds,
-  pooledPerCriterionRecord,
-  pooledRecord,
   selectBestFold,
   summarizeFoldMetrics,
   summarizeThresholds,
 } from './compute.js';
-import type {
-  AggregateChecks,
-  BestFold,
-  Calibration,
-  ChildRunLink,
-  CriterionRow,
-  RunSource,
-  ThresholdStats,
-  ThresholdSummary,
-} from './types.js';
+import type { RunSource } from './types.js';
 
-export const summarySchema = 'mentallam.summary/v1';
-export const thresholdsSchema = 'mentallam.thresholds/v1';
+export type { AggregateSummary, BestFoldThresholds, InferenceThresholds } from '../run/index.js';
 
-export interface FoldSummaryEntry {
-  fold: number;
-  runId: string | null;
-  [key: string]: unknown;
-}
-
-/** summary.json: the training's keys (recomputed where they derive from predictions) and the aggregate's. */
-export interface AggregateSummary {
-  runDir: string | null;
-  parentRunId: string | null;
-  datasetHash: string | null;
-  seed: number | null;
-  folds: FoldSummaryEntry[];
-  /** Pooled out-of-fold metrics, each fold at its own per-criterion thresholds. */
-  pooled: Record<string, number>;
-  pooledPerCriterion: Record<string, Record<string, number>>;
-  /** Mean, sample std (ddof 1), min, max of every test_* / threshold_* metric across folds. */
-  acrossFolds: Record<string, MetricSummary>;
-  /** Training wall time from the training's summary (null when it never finished). */
-  seconds: number | null;
-  schema: typeof summarySchema;
-  aggregatedAt: string;
-  source: RunSource['kind'];
-  trackingUri: string | null;
-  experimentId: string | null;
-  configHash: string;
-  foldsAggregated: number[];
-  /** Every planned fold is present. */
-  complete: boolean;
-  /** The best fold's index (what `mentallam infer --run` uses); null when none has a validation score. */
-  bestFold: number | null;
-  /** How it was picked: on the VALIDATION value of the early-stopping metric, never on test. */
-  bestFoldSelection: BestFold | null;
-  thresholdSummary: ThresholdSummary;
-  perCriterion: CriterionRow[];
-  calibration: Calibration;
-  checks: AggregateChecks;
-  childRuns: ChildRunLink[];
-  /** Metrics some folds lack (not summarised). */
-  partialMetricKeys: string[];
-  warnings: string[];
-}
-
-/** The best fold's own thresholds and how the fold was picked. */
-export interface BestFoldThresholds {
-  fold: number;
-  runId: string | null;
-  global: number;
-  perCriterion: Record<string, number>;
-  /** Criteria that had too few validation positives and use the fold's global threshold. */
-  fellBack: string[];
-  selection: { metric: string; mode: 'max' | 'min'; on: 'validation'; value: number };
-}
-
-/**
- * thresholds.json, read by `mentallam infer` (its top-level `global` / `perCriterion`). The
- * run-level file serves the fold ensemble (`source: 'fold_mean'`); the copy registered beside the
- * best fold's adapter serves that adapter (`source: 'best_fold'`). Both carry both tables.
- */
-export interface InferenceThresholds {
-  schema: typeof thresholdsSchema;
-  /** Predict 1 when probability >= threshold. */
-  decisionRule: 'score >= threshold';
-  source: 'fold_mean' | 'best_fold';
-  global: number;
-  perCriterion: Record<string, number>;
-  bestFold: BestFoldThresholds | null;
-  /** Per criterion the mean over folds of (its threshold, else the fold's global one). */
-  foldMean: { global: number; perCriterion: Record<string, number>; note: string };
-  folds: ThresholdSummary['perFold'];
-  acrossFolds: { global: ThresholdStats; perCriterion: Record<string, ThresholdStats> };
-  provenance: {
-    parentRunId: string | null;
-    childRunIds: Record<string, string | null>;
-    bestFold: number | null;
-    bestFoldRunId: string | null;
-    datasetHash: string | null;
-    /** sha256 of the run's config.yaml bytes. */
-    configHash: string;
-    baseModel: { name: string | null; path: string | null };
-    trackingUri: string | null;
-    mentallamVersion: string;
-    createdAt: string;
-  };
-}
+/** The `schema` of aggregate.json and of thresholds.json. */
+export const summarySchema = aggregateSchemaId;
+export const thresholdsSchema = thresholdsSchemaId;
 
 export function mentallamVersion(): string {
   try {
-    const path = new URL('../../../package.json', import.meta.url);
+    const path = new URL('../../package.json', import.meta.url);
     return (JSON.parse(readFileSync(path, 'utf8')) as { version: string }).version;
   } catch {
     return 'unknown';
@@ -160,24 +75,24 @@ export function buildSummary(source: RunSource, now: Date = new Date()): Aggrega
   const bestFold = selectBestFold(folds, source.config);
   if (bestFold === null)
     warnings.push('no fold has a finite bestValidation in metrics.json: no best fold');
-  const training = source.trainingSummary ?? {};
-  const trainingFolds = Array.isArray(training.folds) ? (training.folds as FoldSummaryEntry[]) : [];
+  const training = source.trainingSummary;
   const labels = folds.flatMap((fold) => fold.predictions.test.map((row) => row.label));
   const scores = folds.flatMap((fold) => fold.predictions.test.map((row) => row.score));
   return {
-    runDir: source.runDir ?? (typeof training.runDir === 'string' ? training.runDir : null),
+    schema: summarySchema,
+    runDir: source.runDir ?? training?.runDir ?? null,
     parentRunId: source.parentRunId,
     datasetHash: source.datasetHash,
-    seed: typeof training.seed === 'number' ? training.seed : source.config.seed,
+    seed: training?.seed ?? source.config.seed,
     folds: folds.map(
       (fold) =>
-        trainingFolds.find((entry) => entry.fold === fold.fold) ?? {
+        training?.folds.find((entry) => entry.fold === fold.fold) ?? {
           fold: fold.fold,
           runId: fold.runId,
           bestAdapterDir: fold.bestAdapterDir,
-          bestStep: fold.metrics.bestStep ?? null,
-          steps: fold.metrics.steps ?? null,
-          stoppedEarly: fold.metrics.stoppedEarly ?? null,
+          bestStep: fold.metrics.bestStep,
+          steps: fold.metrics.steps,
+          stoppedEarly: fold.metrics.stoppedEarly,
           thresholds: {
             global: fold.thresholds.global,
             perCriterion: fold.thresholds.perCriterion,
@@ -190,8 +105,7 @@ export function buildSummary(source: RunSource, now: Date = new Date()): Aggrega
     pooled: pooledRecord(pooled),
     pooledPerCriterion: pooledPerCriterionRecord(pooled),
     acrossFolds,
-    seconds: typeof training.seconds === 'number' ? training.seconds : null,
-    schema: summarySchema,
+    seconds: training?.seconds ?? null,
     aggregatedAt: now.toISOString(),
     source: source.kind,
     trackingUri: source.trackingUri,
@@ -307,32 +221,27 @@ export function asBestFoldThresholds(thresholds: InferenceThresholds): Inference
   };
 }
 
-/** Checks a parsed run-level thresholds.json; throws naming the first problem. */
-export function validateInferenceThresholds(value: unknown): InferenceThresholds {
-  const where = 'thresholds.json';
-  if (value === null || typeof value !== 'object') throw new Error(`${where}: not a JSON object`);
-  const t = value as Partial<InferenceThresholds>;
-  if (t.schema !== thresholdsSchema)
-    throw new Error(
-      `${where}: schema is ${JSON.stringify(t.schema)}; expected ${thresholdsSchema}`,
-    );
-  const inRange = (x: unknown) => typeof x === 'number' && x >= 0 && x <= 1;
-  if (!inRange(t.global)) throw new Error(`${where}: global must be a number in [0, 1]`);
-  if (t.perCriterion === undefined || typeof t.perCriterion !== 'object')
-    throw new Error(`${where}: perCriterion is missing`);
-  for (const [id, threshold] of Object.entries(t.perCriterion))
-    if (!inRange(threshold)) throw new Error(`${where}: perCriterion.${id} must be in [0, 1]`);
-  if (t.source !== 'fold_mean' && t.source !== 'best_fold')
-    throw new Error(`${where}: source must be fold_mean or best_fold`);
-  if (t.source === 'best_fold' && (t.bestFold === null || t.bestFold === undefined))
+/** A parsed thresholds.json checked against its schema and for what the schema cannot say. */
+export function validateInferenceThresholds(
+  value: unknown,
+  where = 'thresholds.json',
+): InferenceThresholds {
+  return checkInferenceThresholds(fileFormats.inferenceThresholds.parse(value, where), where);
+}
+
+/**
+ * What the schema cannot say: a best_fold file has its best fold's table, the provenance names
+ * that fold, and the date parses.
+ */
+export function checkInferenceThresholds(
+  t: InferenceThresholds,
+  where = 'thresholds.json',
+): InferenceThresholds {
+  if (t.source === 'best_fold' && t.bestFold === null)
     throw new Error(`${where}: source best_fold without a bestFold table`);
-  const p = t.provenance;
-  if (p === undefined) throw new Error(`${where}: provenance is missing`);
-  if (typeof p.configHash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(p.configHash))
-    throw new Error(`${where}: provenance.configHash must be sha256:<64 hex>`);
-  if (typeof p.createdAt !== 'string' || Number.isNaN(Date.parse(p.createdAt)))
+  if (Number.isNaN(Date.parse(t.provenance.createdAt)))
     throw new Error(`${where}: provenance.createdAt must be an ISO date`);
-  if ((t.bestFold?.fold ?? null) !== p.bestFold)
+  if ((t.bestFold?.fold ?? null) !== t.provenance.bestFold)
     throw new Error(`${where}: provenance.bestFold differs from bestFold.fold`);
-  return t as InferenceThresholds;
+  return t;
 }

@@ -2,7 +2,12 @@
  * Vega-lite specs of the run-level plots (fold bars with error bars, PR curves of every fold,
  * reliability diagram); rendered with the metrics module's renderPlot like every other plot.
  */
-import { precisionRecallCurve, type MetricSummary, type PlotSpec } from '../../metrics/index.js';
+import {
+  barMetricKeys,
+  precisionRecallCurve,
+  type MetricSummary,
+  type PlotSpec,
+} from '../metrics/index.js';
 import type { Calibration, FoldArtifacts } from './types.js';
 
 const schema = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -13,18 +18,6 @@ function fixed(value: number, digits = 3): string {
   return Number.isFinite(value) ? value.toFixed(digits) : 'undefined';
 }
 
-/** The metrics drawn as fold bars: bounded in [0, 1] (or [-1, 1] for MCC) so they share an axis. */
-export const barMetrics = [
-  'test_f1',
-  'test_precision',
-  'test_recall',
-  'test_macro_f1',
-  'test_average_precision',
-  'test_roc_auc',
-  'test_balanced_accuracy',
-  'test_mcc',
-];
-
 /**
  * One bar per metric at the fold mean, an error bar of ± one sample std, and each fold's own value
  * as a dot, so a reader sees both the spread and the points behind it.
@@ -33,7 +26,7 @@ export function plotFoldMetricBars(
   folds: readonly FoldArtifacts[],
   acrossFolds: Readonly<Record<string, MetricSummary>>,
 ): PlotSpec {
-  const metrics = barMetrics.filter(
+  const metrics = barMetricKeys.filter(
     (key) => acrossFolds[key] !== undefined && Number.isFinite(acrossFolds[key]!.mean),
   );
   const label = (key: string) => key.replace(/^test_/, '');

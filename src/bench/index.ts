@@ -8,21 +8,29 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { loadConfig, type Config } from '../../config/index.js';
-import { loadTokenizer } from '../../data/index.js';
+import { loadConfig, type Config } from '../config/index.js';
+import { loadTokenizer } from '../data/index.js';
 import {
+  camelCaseKeys,
   createLogger,
   createRng,
   writeFileAtomic,
   writeJsonAtomic,
   type Logger,
-} from '../../infra/index.js';
-import { renderPlot } from '../../metrics/index.js';
-import { withParentRun, type ActiveRun, type ResolvedTracking } from '../../tracking/index.js';
-import type { ModelBatch } from '../examples.js';
-import { resolveModel, type ModelDescription, type ModelSource } from '../infer/model.js';
-import { loadNativeModel, type InferenceModel, type ModelLoader } from '../infer/predictor.js';
-import { modelDirectory, resolveConfiguredTracking } from '../setup.js';
+} from '../infra/index.js';
+import { renderPlot } from '../metrics/index.js';
+import { RunStore } from '../run/index.js';
+import { withParentRun, type ActiveRun, type ResolvedTracking } from '../tracking/index.js';
+import { modelDirectory, resolveConfiguredTracking, type ModelBatch } from '../engine/index.js';
+import {
+  loadNativeModel,
+  resolveModel,
+  type InferenceModel,
+  type ModelDescription,
+  type LoadModelSpec,
+  type ModelLoader,
+  type ModelSource,
+} from '../infer/index.js';
 import {
   formatLatencyReport,
   latencyHistogramSpec,
@@ -223,13 +231,16 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
   checkPositiveInts('bench warmup', [warmup], 0);
   checkPositiveInts('bench threads', [threads], 0);
   checkPositiveInts('batch size', [batchSize]);
-  const outDir = resolve(cwd, options.outDir ?? join(config.run_dir, 'bench'));
+  const outDir = resolve(
+    cwd,
+    options.outDir ?? new RunStore(resolve(cwd, config.run_dir)).benchDir,
+  );
   const logMlflow = options.logMlflow ?? config.logging.mlflow.enabled;
 
   // Threads first: libtorch fixes its pool size at the first parallel operation.
   let threadsUsed: number | null = null;
   if (!options.loadModel || threads > 0) {
-    const native = (await import('../../native.js')) as unknown as NativeThreads;
+    const native = (await import('../native.js')) as unknown as NativeThreads;
     if (threads > 0) native.setNumThreads(threads);
     threadsUsed = native.nativeInfo().threads;
   }
@@ -258,13 +269,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
   try {
     let modelDir: string;
     let description: BenchResult['model'];
-    let dora = {
-      r: config.model.dora.r,
-      alpha: config.model.dora.alpha,
-      dropout: config.model.dora.dropout,
-      targetModules: [...config.model.dora.target_modules] as string[],
-      useRslora: config.model.dora.use_rslora,
-    };
+    let dora: LoadModelSpec['dora'] = camelCaseKeys(config.model.dora);
     let adapterDir: string | null = null;
     if (source) {
       const resolved = await resolveModel({
@@ -278,7 +283,8 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
       });
       modelDir = resolved.baseModelDir;
       adapterDir = resolved.adapters[0]!.dir;
-      dora = { ...resolved.adapters[0]!.settings };
+      const { baseModelNameOrPath: _base, ...settings } = resolved.adapters[0]!.settings;
+      dora = settings;
       description = resolved.description;
     } else {
       modelDir = resolve(cwd, options.base ?? config.model.path);
@@ -294,13 +300,7 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
     const loadModel = options.loadModel ?? loadNativeModel;
     model = await loadModel({
       modelDir,
-      dora: {
-        r: dora.r,
-        alpha: dora.alpha,
-        dropout: dora.dropout,
-        targetModules: dora.targetModules,
-        useRslora: dora.useRslora,
-      },
+      dora,
       numLabels: config.model.num_labels,
       device,
       dtype,

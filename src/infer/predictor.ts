@@ -1,11 +1,17 @@
 // Scores (post, criterion) pairs with a resolved model: prompt -> token ids exactly as training
 // built them -> length-sorted batches -> P(yes), averaged over the fold adapters of an ensemble.
-import type { Config } from '../../config/index.js';
-import { loadTokenizer, type Criterion, type Tokenizer } from '../../data/index.js';
-import type { Logger } from '../../infra/index.js';
-import { collateBatch, packExamples, type ModelBatch } from '../examples.js';
-import { encodePrompt } from '../prompts.js';
-import { resolveDevice, resolveDtype } from '../setup.js';
+import type { Config } from '../config/index.js';
+import { loadTokenizer, type Criterion, type Tokenizer } from '../data/index.js';
+import type { Logger } from '../infra/index.js';
+import {
+  collateBatch,
+  encodePrompt,
+  packExamples,
+  resolveDevice,
+  resolveDtype,
+  tokenizerOptions,
+  type ModelBatch,
+} from '../engine/index.js';
 import type { AdapterSettings, ResolvedModel } from './model.js';
 
 /** What inference needs from the native Classifier. */
@@ -46,7 +52,7 @@ interface NativeModule {
 
 async function nativeModule(): Promise<NativeModule> {
   // Imported lazily so that everything else here (and its tests) works without the addon.
-  return (await import('../../native.js')) as unknown as NativeModule;
+  return (await import('../native.js')) as unknown as NativeModule;
 }
 
 /** The native Classifier as an InferenceModel. */
@@ -56,7 +62,7 @@ export const loadNativeModel: ModelLoader = async (spec) => {
   return native.Classifier.load({ ...spec, gradientCheckpointing: false });
 };
 
-/** 'auto' resolved exactly as training resolves it (engine/setup.ts). */
+/** 'auto' resolved exactly as training resolves it (the engine's set-up). */
 export async function resolveDeviceAndDtype(
   config: Config,
 ): Promise<{ device: string; dtype: string }> {
@@ -144,10 +150,7 @@ export class Predictor {
 
   static async open(options: PredictorOptions): Promise<Predictor> {
     const { resolved, config } = options;
-    const tokenizer = await loadTokenizer(resolved.baseModelDir, {
-      ...(config.model.pad_token_id !== null ? { padTokenId: config.model.pad_token_id } : {}),
-      paddingSide: config.model.padding_side,
-    });
+    const tokenizer = await loadTokenizer(resolved.baseModelDir, tokenizerOptions(config));
     const loadModel = options.loadModel ?? loadNativeModel;
     const device = options.loadModel
       ? { device: config.model.device === 'auto' ? 'cpu' : config.model.device, dtype: 'float32' }

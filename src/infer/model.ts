@@ -7,11 +7,18 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 
-import { load as loadYaml } from 'js-yaml';
-
-import { validateConfig, type Config } from '../../config/index.js';
-import { writeFileAtomic, type Logger } from '../../infra/index.js';
-import type { MlflowClient } from '../../tracking/index.js';
+import type { Config } from '../config/index.js';
+import { writeFileAtomic, type Logger } from '../infra/index.js';
+import {
+  ConfigFile,
+  foldFiles,
+  foldOfDirName,
+  RegisteredModelStore,
+  RunStore,
+  runFiles,
+  type FoldStore,
+} from '../run/index.js';
+import type { MlflowClient } from '../tracking/index.js';
 import { meanThresholds, readThresholds, type ThresholdTable } from './thresholds.js';
 
 /** Where the model comes from; exactly one of these is given. */
@@ -122,9 +129,9 @@ export async function readAdapterSettings(dir: string): Promise<AdapterSettings>
 
 /** A run's config.yaml validated against the current schema, or null (with a warning) when not. */
 export async function readTrainingConfig(path: string, logger?: Logger): Promise<Config | null> {
-  if (!existsSync(path)) return null;
+  const file = new ConfigFile(path);
   try {
-    return validateConfig(loadYaml(await readFile(path, 'utf8')));
+    return await file.readIfExists();
   } catch (error) {
     logger?.warn('ignoring a training config that no longer validates', {
       path,
@@ -134,49 +141,35 @@ export async function readTrainingConfig(path: string, logger?: Logger): Promise
   }
 }
 
-/** The fold directories of a run that hold a best adapter, by fold index. */
-async function runFolds(runDir: string): Promise<{ fold: number; dir: string }[]> {
-  const entries = await readdir(runDir, { withFileTypes: true });
-  return entries
-    .map((e) => ({ e, m: /^fold_(\d+)$/.exec(e.name) }))
-    .filter(
-      ({ e, m }) =>
-        e.isDirectory() && m !== null && hasAdapter(join(runDir, e.name, 'best_adapter')),
-    )
-    .map(({ e, m }) => ({ fold: Number(m![1]), dir: join(runDir, e.name) }))
-    .sort((a, b) => a.fold - b.fold);
+/** The folds of a run that hold a best adapter, by fold index. */
+async function runFolds(store: RunStore): Promise<FoldStore[]> {
+  return (await store.folds()).filter((fold) => hasAdapter(fold.bestAdapterDir));
 }
 
 /**
- * The fold used when neither a fold nor --ensemble is asked for: summary.json's bestFold when
+ * The fold used when neither a fold nor --ensemble is asked for: aggregate.json's bestFold when
  * aggregation chose one, else the best early-stopping value on the inner validation split
  * (fold_i/metrics.json, in the run's early-stopping mode), else the lowest fold. Never the
  * held-out test scores: choosing on them would leak the test folds into the model choice.
  */
 async function bestFold(
-  runDir: string,
-  folds: number[],
+  store: RunStore,
+  folds: FoldStore[],
   trainingConfig: Config | null,
 ): Promise<number> {
-  const summaryPath = join(runDir, 'summary.json');
-  if (existsSync(summaryPath)) {
-    const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as { bestFold?: unknown };
-    if (typeof summary.bestFold === 'number' && folds.includes(summary.bestFold)) {
-      return summary.bestFold;
-    }
+  const chosen = (await store.aggregate.readIfExists())?.bestFold;
+  if (chosen !== undefined && chosen !== null && folds.some((f) => f.index === chosen)) {
+    return chosen;
   }
   const mode = trainingConfig?.training.early_stopping.mode ?? 'max';
   let best: { fold: number; value: number } | null = null;
   for (const fold of folds) {
-    const metricsPath = join(runDir, `fold_${fold}`, 'metrics.json');
-    if (!existsSync(metricsPath)) continue;
-    const value = (JSON.parse(await readFile(metricsPath, 'utf8')) as { bestValidation?: unknown })
-      .bestValidation;
+    const value = (await fold.metrics.readIfExists())?.bestValidation;
     if (typeof value !== 'number' || !Number.isFinite(value)) continue;
     const better = best === null || (mode === 'max' ? value > best.value : value < best.value);
-    if (better) best = { fold, value };
+    if (better) best = { fold: fold.index, value };
   }
-  return best?.fold ?? folds[0]!;
+  return best?.fold ?? folds[0]!.index;
 }
 
 /** Base model: --base, else the adapter's base path if it exists here, else the run's model.path. */
@@ -212,20 +205,21 @@ async function resolveCheckpoint(dir: string, options: ResolveModelOptions, cwd:
     throw new ModelResolutionError(`--checkpoint ${dir}: no adapter_config.json there`);
   }
   const settings = await readAdapterSettings(adapterDir);
+  // A fold's best_adapter/ has the fold's thresholds.json beside it and the run's config.yaml
+  // two levels up; any thresholds.json / config.yaml there is read.
   const above = [adapterDir, dirname(adapterDir), dirname(dirname(adapterDir))];
   let thresholds: ThresholdTable | null = null;
   for (const d of above.slice(0, 2)) {
-    thresholds = await readThresholds(join(d, 'thresholds.json'));
+    thresholds = await readThresholds(join(d, foldFiles.thresholds));
     if (thresholds) break;
   }
   let trainingConfig: Config | null = null;
   for (const d of above) {
-    trainingConfig = await readTrainingConfig(join(d, 'config.yaml'), options.logger);
+    trainingConfig = await readTrainingConfig(join(d, runFiles.config), options.logger);
     if (trainingConfig) break;
   }
-  const foldMatch = /^fold_(\d+)$/.exec(basename(dirname(adapterDir)));
   return {
-    adapters: [{ dir: adapterDir, fold: foldMatch ? Number(foldMatch[1]) : null, settings }],
+    adapters: [{ dir: adapterDir, fold: foldOfDirName(basename(dirname(adapterDir))), settings }],
     baseModelDir: resolveBase(options, settings, trainingConfig, cwd),
     thresholds,
     trainingConfig,
@@ -239,50 +233,45 @@ async function resolveRunDir(
   options: ResolveModelOptions,
   cwd: string,
 ) {
-  const folds = await runFolds(runDir);
+  const store = new RunStore(runDir);
+  const folds = await runFolds(store);
   if (folds.length === 0) {
     throw new ModelResolutionError(
       `${runDir}: no fold_<i>/best_adapter/ with an adapter_config.json`,
     );
   }
-  const trainingConfig = await readTrainingConfig(join(runDir, 'config.yaml'), options.logger);
-  let chosen: { fold: number; dir: string }[];
+  const trainingConfig = await readTrainingConfig(store.config.path, options.logger);
+  let chosen: FoldStore[];
   if (options.ensemble) {
     if (fold !== null)
       throw new ModelResolutionError('--ensemble uses every fold: do not name one');
     chosen = folds;
   } else {
-    const index =
-      fold ??
-      (await bestFold(
-        runDir,
-        folds.map((f) => f.fold),
-        trainingConfig,
-      ));
-    const found = folds.find((f) => f.fold === index);
+    const index = fold ?? (await bestFold(store, folds, trainingConfig));
+    const found = folds.find((f) => f.index === index);
     if (!found) {
       throw new ModelResolutionError(
-        `${runDir}: fold ${index} has no best adapter (folds: ${folds.map((f) => f.fold).join(', ')})`,
+        `${runDir}: fold ${index} has no best adapter (folds: ${folds.map((f) => f.index).join(', ')})`,
       );
     }
     chosen = [found];
   }
   const adapters: ResolvedAdapter[] = [];
   for (const f of chosen) {
-    const dir = join(f.dir, 'best_adapter');
-    adapters.push({ dir, fold: f.fold, settings: await readAdapterSettings(dir) });
+    const dir = f.bestAdapterDir;
+    adapters.push({ dir, fold: f.index, settings: await readAdapterSettings(dir) });
   }
   let thresholds: ThresholdTable | null;
   if (adapters.length === 1) {
-    thresholds = await readThresholds(join(chosen[0]!.dir, 'thresholds.json'));
+    thresholds = await readThresholds(chosen[0]!.thresholds);
   } else {
     // The run-level file (aggregation) holds thresholds for the averaged probabilities; without it
     // the fold thresholds' mean is the nearest stand-in.
-    thresholds = await readThresholds(join(runDir, 'thresholds.json'));
+    thresholds = await readThresholds(store.thresholds);
     if (!thresholds) {
-      const tables = (
-        await Promise.all(chosen.map((f) => readThresholds(join(f.dir, 'thresholds.json'))))
-      ).filter((t): t is ThresholdTable => t !== null);
+      const tables = (await Promise.all(chosen.map((f) => readThresholds(f.thresholds)))).filter(
+        (t): t is ThresholdTable => t !== null,
+      );
       thresholds = tables.length > 0 ? meanThresholds(tables) : null;
       if (thresholds) {
         options.logger?.warn(
@@ -346,7 +335,7 @@ async function downloadFileIfPresent(
 
 const COMPLETE_MARKER = '.mentallam-download-complete';
 
-/** Lays an MLflow training run out as a local run directory: config.yaml, summary, fold_i/. */
+/** Lays an MLflow training run out as a local run directory: config.yaml, aggregate, fold_i/. */
 async function materializeRun(
   client: MlflowClient,
   runId: string,
@@ -363,15 +352,28 @@ async function materializeRun(
   await mkdir(dir, { recursive: true });
   logger?.info('downloading the model from MLflow', { runId, cache: dir });
   if (parentId !== undefined) {
-    // One fold's child run: its adapter and thresholds, and the parent's training config.
-    const files = await downloadTree(client, runId, 'best_adapter', join(dir, 'best_adapter'));
+    // One fold's child run: its adapter and thresholds beside it, and the parent's training
+    // config, laid out as a fold directory with the config next to it.
+    const files = await downloadTree(
+      client,
+      runId,
+      foldFiles.bestAdapterDir,
+      join(dir, foldFiles.bestAdapterDir),
+    );
     if (files === 0)
       throw new ModelResolutionError(`MLflow run ${runId} has no best_adapter/ artifacts`);
-    await downloadFileIfPresent(client, runId, 'thresholds.json', join(dir, 'thresholds.json'));
-    await downloadFileIfPresent(client, parentId, 'config.yaml', join(dir, 'config.yaml'));
+    await downloadFileIfPresent(
+      client,
+      runId,
+      foldFiles.thresholds,
+      join(dir, foldFiles.thresholds),
+    );
+    await downloadFileIfPresent(client, parentId, runFiles.config, join(dir, runFiles.config));
   } else {
-    for (const name of ['config.yaml', 'summary.json', 'thresholds.json']) {
-      await downloadFileIfPresent(client, runId, name, join(dir, name));
+    // The parent run: its files and each fold's, laid out as the training's run directory.
+    const store = new RunStore(dir);
+    for (const file of [store.config, store.aggregate, store.thresholds]) {
+      await downloadFileIfPresent(client, runId, file.name, file.path);
     }
     const children = await client.searchRuns({
       experimentIds: [run.info.experimentId],
@@ -380,27 +382,18 @@ async function materializeRun(
     for (const child of children) {
       const fold = foldTag(child.tags);
       if (fold === null) continue;
-      const foldDir = join(dir, `fold_${fold}`);
-      const files = await downloadTree(
+      const files = store.fold(fold);
+      const count = await downloadTree(
         client,
         child.info.runId,
-        'best_adapter',
-        join(foldDir, 'best_adapter'),
+        foldFiles.bestAdapterDir,
+        files.bestAdapterDir,
       );
-      if (files === 0) continue;
-      await downloadFileIfPresent(
-        client,
-        child.info.runId,
-        'thresholds.json',
-        join(foldDir, 'thresholds.json'),
-      );
-      // For choosing the best fold on validation when the run was not aggregated.
-      await downloadFileIfPresent(
-        client,
-        child.info.runId,
-        'metrics.json',
-        join(foldDir, 'metrics.json'),
-      );
+      if (count === 0) continue;
+      // The metrics choose the best fold on validation when the run was not aggregated.
+      for (const file of [files.thresholds, files.metrics]) {
+        await downloadFileIfPresent(client, child.info.runId, file.name, file.path);
+      }
     }
   }
   await writeFileAtomic(join(dir, COMPLETE_MARKER), '');
@@ -458,10 +451,10 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
     const { head, fold } = splitFoldSuffix(source.ref);
     if (isDir(direct) && hasAdapter(direct)) {
       resolved = await resolveCheckpoint(direct, { ...options, ensemble: false }, cwd);
-    } else if (isDir(direct) && /^fold_\d+$/.test(basename(direct))) {
+    } else if (isDir(direct) && foldOfDirName(basename(direct)) !== null) {
       resolved = await resolveRunDir(
         dirname(direct),
-        Number(basename(direct).slice(5)),
+        foldOfDirName(basename(direct)),
         options,
         cwd,
       );
@@ -480,7 +473,7 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
           );
         if (fold !== null && fold !== run.fold)
           throw new ModelResolutionError(`run ${head} is fold ${run.fold}, not ${fold}`);
-        resolved = await resolveCheckpoint(join(run.dir, 'best_adapter'), options, cwd);
+        resolved = await resolveCheckpoint(join(run.dir, foldFiles.bestAdapterDir), options, cwd);
         resolved.adapters[0]!.fold = run.fold;
       } else {
         resolved = await resolveRunDir(run.dir, fold, options, cwd);
@@ -524,7 +517,7 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
 
 /** A registered version's files: an adapter at the root or in one subdirectory, or fold_i/ dirs. */
 async function resolveRegisteredDir(dir: string, options: ResolveModelOptions, cwd: string) {
-  if ((await runFolds(dir)).length > 0 && (options.ensemble || !hasAdapter(dir))) {
+  if ((await runFolds(new RunStore(dir))).length > 0 && (options.ensemble || !hasAdapter(dir))) {
     return resolveRunDir(dir, null, options, cwd);
   }
   if (options.ensemble) {
@@ -544,20 +537,18 @@ async function resolveRegisteredDir(dir: string, options: ResolveModelOptions, c
   if (!adapterDir)
     throw new ModelResolutionError(`${dir}: the registered model holds no adapter_config.json`);
   const settings = await readAdapterSettings(adapterDir);
+  const registered = new RegisteredModelStore(dir);
+  const beside = new RegisteredModelStore(adapterDir);
+  // Registration writes the best fold's thresholds.json here; a version registered another way
+  // may carry a fold's: either is read for its global and per-criterion thresholds.
   const thresholds =
-    (await readThresholds(join(dir, 'thresholds.json'))) ??
-    (await readThresholds(join(adapterDir, 'thresholds.json')));
+    (await readThresholds(registered.thresholds.path)) ??
+    (await readThresholds(beside.thresholds.path));
   const trainingConfig =
-    (await readTrainingConfig(join(dir, 'config.yaml'), options.logger)) ??
-    (await readTrainingConfig(join(adapterDir, 'config.yaml'), options.logger));
+    (await readTrainingConfig(registered.config.path, options.logger)) ??
+    (await readTrainingConfig(beside.config.path, options.logger));
   // Registration records the base checkpoint's path beside the adapter (base_model.json).
-  let recorded: string | null = null;
-  if (existsSync(join(dir, 'base_model.json'))) {
-    const base = JSON.parse(await readFile(join(dir, 'base_model.json'), 'utf8')) as {
-      path?: unknown;
-    };
-    if (typeof base.path === 'string' && base.path !== '') recorded = base.path;
-  }
+  const recorded = (await registered.baseModel.readIfExists())?.path || null;
   return {
     adapters: [{ dir: adapterDir, fold: null, settings }],
     baseModelDir: resolveBase(options, settings, trainingConfig, cwd, recorded),

@@ -1,7 +1,7 @@
 // Latency summaries, the text histogram and the vega-lite histogram spec of the bench. Pure
 // functions of the measured milliseconds, so the maths is tested without a model or a clock.
-import { percentile } from '../../data/index.js';
-import type { PlotSpec } from '../../metrics/index.js';
+import { percentile } from '../data/index.js';
+import type { PlotSpec } from '../metrics/index.js';
 
 export interface LatencySummary {
   /** Input length in tokens. */

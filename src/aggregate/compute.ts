@@ -6,12 +6,12 @@ import { createHash } from 'node:crypto';
 import { load } from 'js-yaml';
 import {
   perCriterionMetrics,
+  testKeyOf,
   pooledMetrics,
   summarizeAcrossFolds,
   type MetricSummary,
   type PooledMetrics,
-} from '../../metrics/index.js';
-import { snakeCaseRecord } from '../evaluation.js';
+} from '../metrics/index.js';
 import type {
   AggregateChecks,
   BestFold,
@@ -69,20 +69,6 @@ export function parseConfigView(configYaml: string): ConfigView {
     trackingUri: str(pick(raw, ['logging', 'mlflow', 'tracking_uri'])),
     raw,
   };
-}
-
-/** The metrics.json key of the test value matching an early-stopping metric. */
-export function testKeyOf(selectionMetric: string): string {
-  const keys: Record<string, string> = {
-    f1: 'test_f1',
-    auprc: 'test_average_precision',
-    roc_auc: 'test_roc_auc',
-    mcc: 'test_mcc',
-    balanced_accuracy: 'test_balanced_accuracy',
-    accuracy: 'test_accuracy',
-    loss: 'test_brier',
-  };
-  return keys[selectionMetric] ?? `test_${selectionMetric}`;
 }
 
 /**
@@ -194,27 +180,6 @@ export function poolFolds(folds: readonly FoldArtifacts[]): PooledMetrics {
       criterionIds: fold.predictions.test.map((row) => row.criterionId),
       thresholds: foldThresholdRecord(fold).thresholds,
     })),
-  );
-}
-
-function numericFields(metrics: object): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(metrics).filter(
-      (entry): entry is [string, number] => typeof entry[1] === 'number',
-    ),
-  );
-}
-
-/** The pooled numbers with the training's key names (snake_case, plus macro_f1). */
-export function pooledRecord(pooled: PooledMetrics): Record<string, number> {
-  return { ...snakeCaseRecord(numericFields(pooled.overall)), macro_f1: pooled.macroF1 };
-}
-
-export function pooledPerCriterionRecord(
-  pooled: PooledMetrics,
-): Record<string, Record<string, number>> {
-  return Object.fromEntries(
-    pooled.criteria.map((id) => [id, snakeCaseRecord(numericFields(pooled.perCriterion[id]!))]),
   );
 }
 

@@ -4,18 +4,19 @@
  * registered as a version of a Model Registry model, tagged and aliased.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { createLogger, writeJsonAtomic, type Logger } from '../../infra/index.js';
-import type { MlflowClient, ModelVersion } from '../../tracking/index.js';
+import { createLogger, type Logger } from '../infra/index.js';
+import { foldFiles, RegisteredModelStore, registeredModelFiles, RunStore } from '../run/index.js';
+import type { MlflowClient, ModelVersion } from '../tracking/index.js';
 import { aggregate, connectTracking } from './aggregate.js';
 import { downloadOptional, isRunDirectory } from './sources.js';
 import { formatNumber } from './report.js';
 import {
   mentallamVersion,
   asBestFoldThresholds,
-  validateInferenceThresholds,
+  checkInferenceThresholds,
   type BestFoldThresholds,
   type AggregateSummary,
   type InferenceThresholds,
@@ -60,12 +61,11 @@ const resumeOnlyFile = /^(optimizer|scheduler|rng_state)[^/]*$/;
 async function parentRunIdOf(run: string, cwd: string): Promise<string> {
   const path = resolve(cwd, run);
   if (!isRunDirectory(path)) return run.trim();
-  const summary = JSON.parse(await readFile(join(path, 'summary.json'), 'utf8')) as {
-    parentRunId?: unknown;
-  };
-  if (typeof summary.parentRunId !== 'string')
-    throw new Error(`${path}/summary.json names no MLflow parent run: nothing to register`);
-  return summary.parentRunId;
+  const summary = new RunStore(path).summary;
+  const { parentRunId } = await summary.read();
+  if (parentRunId === null)
+    throw new Error(`${summary.path} names no MLflow parent run: nothing to register`);
+  return parentRunId;
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -82,27 +82,25 @@ async function aggregateOf(
   options: RegisterOptions,
   logger: Logger,
 ): Promise<{ thresholds: InferenceThresholds; summary: AggregateSummary }> {
+  const attached = new RunStore(join(stageDir, 'attached'));
   const thresholdsPath = await downloadOptional(
     client,
     parentRunId,
-    'thresholds.json',
-    join(stageDir, 'attached', 'thresholds.json'),
+    attached.thresholds.name,
+    attached.thresholds.path,
   );
   const summaryPath = await downloadOptional(
     client,
     parentRunId,
-    'summary.json',
-    join(stageDir, 'attached', 'summary.json'),
+    attached.aggregate.name,
+    attached.aggregate.path,
   );
   if (thresholdsPath !== undefined && summaryPath !== undefined) {
     try {
-      const thresholds = validateInferenceThresholds(
-        JSON.parse(await readFile(thresholdsPath, 'utf8')),
-      );
-      const summary = JSON.parse(await readFile(summaryPath, 'utf8')) as AggregateSummary;
+      const thresholds = checkInferenceThresholds(await attached.thresholds.read(), thresholdsPath);
+      const summary = await attached.aggregate.read();
       if (
         thresholds.provenance.parentRunId === parentRunId &&
-        summary.schema !== undefined &&
         thresholds.bestFold !== null &&
         summary.bestFold === thresholds.bestFold.fold
       )
@@ -148,16 +146,14 @@ function versionTags(
   const metric = (key: string, value: number | undefined) => {
     if (value !== undefined && Number.isFinite(value)) tags[`metric.${key}`] = String(value);
   };
-  metric('pooled_f1', summary.pooled?.f1);
-  metric('pooled_macro_f1', summary.pooled?.macro_f1);
-  metric('pooled_average_precision', summary.pooled?.average_precision);
-  metric('mean_test_f1', summary.acrossFolds?.test_f1?.mean);
-  metric('std_test_f1', summary.acrossFolds?.test_f1?.std);
-  metric('mean_test_macro_f1', summary.acrossFolds?.test_macro_f1?.mean);
+  metric('pooled_f1', summary.pooled.f1);
+  metric('pooled_macro_f1', summary.pooled.macro_f1);
+  metric('pooled_average_precision', summary.pooled.average_precision);
+  metric('mean_test_f1', summary.acrossFolds.test_f1?.mean);
+  metric('std_test_f1', summary.acrossFolds.test_f1?.std);
+  metric('mean_test_macro_f1', summary.acrossFolds.test_macro_f1?.mean);
   metric(`fold_validation_${selection.metric}`, selection.value);
-  const foldEntry = summary.folds?.find((f) => f.fold === best.fold);
-  const foldTest = (foldEntry?.testMetrics ?? {}) as Record<string, unknown>;
-  if (typeof foldTest.test_f1 === 'number') metric('fold_test_f1', foldTest.test_f1);
+  metric('fold_test_f1', summary.folds.find((f) => f.fold === best.fold)?.testMetrics.test_f1);
   return tags;
 }
 
@@ -196,12 +192,13 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
       throw new Error(`The best fold ${best.fold} of run ${parentRunId} has no MLflow run`);
 
     // Stage: adapter files at the root (peft loads the directory as is), provenance beside them.
-    const modelDir = join(stageDir, registeredModelPath);
+    const registered = new RegisteredModelStore(join(stageDir, registeredModelPath));
+    const modelDir = registered.dir;
     await mkdir(modelDir, { recursive: true });
     const adapterFiles = (
-      await client.listArtifacts(childRunId, 'best_adapter', { recursive: true })
+      await client.listArtifacts(childRunId, foldFiles.bestAdapterDir, { recursive: true })
     ).filter((entry) => !entry.isDir);
-    const relative = (path: string) => path.replace(/^best_adapter\//, '');
+    const relative = (path: string) => path.slice(foldFiles.bestAdapterDir.length + 1);
     const copied: string[] = [];
     for (const entry of adapterFiles) {
       const rel = relative(entry.path);
@@ -214,21 +211,20 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
         throw new Error(
           `The best fold's run ${childRunId} has no best_adapter/${required}: cannot register`,
         );
-    for (const reserved of ['thresholds.json', 'config.yaml', 'base_model.json'])
+    for (const reserved of Object.values(registeredModelFiles))
       if (copied.includes(reserved))
         throw new Error(
           `best_adapter/${reserved} would be overwritten by the registered ${reserved}`,
         );
-    await writeJsonAtomic(join(modelDir, 'thresholds.json'), thresholds);
+    await registered.thresholds.write(thresholds);
     const config = await downloadOptional(
       client,
       parentRunId,
-      'config.yaml',
-      join(stageDir, 'config.yaml'),
+      registered.config.name,
+      registered.config.path,
     );
     if (config === undefined) throw new Error(`Run ${parentRunId} has no config.yaml artifact`);
-    await copyFile(config, join(modelDir, 'config.yaml'));
-    await writeJsonAtomic(join(modelDir, 'base_model.json'), {
+    await registered.baseModel.write({
       // The adapter is only usable on top of this base checkpoint.
       name: thresholds.provenance.baseModel.name,
       path: thresholds.provenance.baseModel.path,
@@ -241,7 +237,7 @@ export async function register(options: RegisterOptions): Promise<RegisterResult
     });
     await client.uploadArtifacts(parentRunId, modelDir, registeredModelPath);
 
-    const thresholdsSha = await sha256File(join(modelDir, 'thresholds.json'));
+    const thresholdsSha = await sha256File(registered.thresholds.path);
     const tags = versionTags(thresholds, best, summary, thresholdsSha);
     await client.createRegisteredModel(name, {
       description:

@@ -10,10 +10,11 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { loadConfig, type Config } from '../../config/index.js';
-import { loadCriteria, percentile, type Criterion } from '../../data/index.js';
-import { createLogger, type Logger } from '../../infra/index.js';
-import { withParentRun, type ActiveRun, type ResolvedTracking } from '../../tracking/index.js';
+import { loadConfig, type Config } from '../config/index.js';
+import { loadCriteria, percentile, type Criterion } from '../data/index.js';
+import { resolveConfiguredTracking } from '../engine/index.js';
+import { createLogger, type Logger } from '../infra/index.js';
+import { withParentRun, type ActiveRun, type ResolvedTracking } from '../tracking/index.js';
 import { resolveCriterion } from './criteria.js';
 import {
   createJsonlWriter,
@@ -34,42 +35,6 @@ import {
 } from './model.js';
 import { Predictor, type BatchTiming, type ModelLoader } from './predictor.js';
 import { thresholdFor, type ThresholdOrigin, type ThresholdTable } from './thresholds.js';
-
-export { findCriterion, resolveCriterion } from './criteria.js';
-export {
-  createJsonlWriter,
-  isErrorRecord,
-  parseInputLine,
-  readLineChunks,
-  validateInput,
-} from './jsonl.js';
-export type { ErrorRecord, InferInput, InputLine, ParsedLine } from './jsonl.js';
-export {
-  defaultCacheDir,
-  ModelResolutionError,
-  readAdapterSettings,
-  resolveModel,
-  splitFoldSuffix,
-} from './model.js';
-export type {
-  AdapterSettings,
-  ModelDescription,
-  ModelSource,
-  ResolvedAdapter,
-  ResolvedModel,
-  ResolveModelOptions,
-} from './model.js';
-export { encodePair, loadNativeModel, Predictor } from './predictor.js';
-export type { BatchTiming, InferenceModel, LoadModelSpec, ModelLoader } from './predictor.js';
-export {
-  DEFAULT_THRESHOLD,
-  meanThresholds,
-  parseThresholds,
-  readThresholds,
-  thresholdFor,
-} from './thresholds.js';
-import { resolveConfiguredTracking } from '../setup.js';
-export type { ThresholdOrigin, ThresholdTable } from './thresholds.js';
 
 /** One scored pair. `line` is the JSONL line (1-based) or the record's index in a list. */
 export interface Prediction {
