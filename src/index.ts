@@ -17,6 +17,10 @@ export type {
   FailedFold,
 } from './engine/index.js';
 
+// The run directory, typed: every file's layout, reader and writer (checked both ways).
+export { RunStore, RunFileError } from './run/index.js';
+export type { FoldStore, TrainingSummary, RunState, ManifestFile } from './run/index.js';
+
 // Aggregation, registry, inference and the latency bench.
 export { aggregate, register } from './aggregate/index.js';
 export type {

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { loadTokenizer } from '../data/index.js';
 import {
   camelCaseKeys,
@@ -16,19 +16,25 @@ import {
   createRng,
   writeFileAtomic,
   writeJsonAtomic,
-  type Logger,
 } from '../infra/index.js';
 import { renderPlot } from '../metrics/index.js';
 import { RunStore } from '../run/index.js';
-import { withParentRun, type ActiveRun, type ResolvedTracking } from '../tracking/index.js';
-import { modelDirectory, resolveConfiguredTracking, type ModelBatch } from '../engine/index.js';
+import { withParentRun, type ActiveRun } from '../tracking/index.js';
+import {
+  modelDirectory,
+  resolveConfig,
+  resolveConfiguredTracking,
+  type ConfigSource,
+  type ModelBatch,
+} from '../engine/index.js';
 import {
   loadNativeModel,
   resolveModel,
   type InferenceModel,
   type ModelDescription,
   type LoadModelSpec,
-  type ModelLoader,
+  type ModelReference,
+  type ModelRunOptions,
   type ModelSource,
 } from '../infer/index.js';
 import {
@@ -44,17 +50,11 @@ export type { HistogramBin, LatencySummary } from './stats.js';
 /** The gate applies to inputs up to this many tokens (the longest configured length within it). */
 export const GATE_MAX_TOKENS = 256;
 
-export interface BenchOptions {
-  config?: Config;
-  overrides?: string[];
-  configDir?: string;
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** A trained model to time (merged); default: model.path with fresh DoRA adapters, merged. */
-  checkpoint?: string;
-  run?: string;
-  model?: string;
-  base?: string;
+/**
+ * A model reference names a trained model to time (merged); without one, model.path with fresh
+ * DoRA adapters (merged) is timed.
+ */
+export interface BenchOptions extends ConfigSource, ModelReference, ModelRunOptions {
   /** Defaults: the bench config group. */
   lengths?: number[];
   warmup?: number;
@@ -67,13 +67,6 @@ export interface BenchOptions {
   outDir?: string;
   /** Log to MLflow; default logging.mlflow.enabled. */
   logMlflow?: boolean;
-  tracking?: ResolvedTracking;
-  cacheDir?: string;
-  logger?: Logger;
-  /** Replaces the native Classifier (tests). */
-  loadModel?: ModelLoader;
-  /** Millisecond clock; default performance.now. */
-  now?: () => number;
   /** Token ids are drawn from [3, vocabSize); default: the tokenizer's (or config.json's) size. */
   vocabSize?: number;
   /** Override GATE_MAX_TOKENS. */
@@ -172,17 +165,6 @@ function checkPositiveInts(name: string, values: readonly number[], min = 1): vo
   }
 }
 
-async function resolveConfig(options: BenchOptions): Promise<Config> {
-  if (options.config) return options.config;
-  return (
-    await loadConfig({
-      overrides: options.overrides ?? [],
-      ...(options.configDir ? { configDir: options.configDir } : {}),
-      ...(options.env ? { env: options.env } : {}),
-    })
-  ).config;
-}
-
 function modelSourceOf(options: BenchOptions): ModelSource | null {
   const given = [options.checkpoint, options.run, options.model].filter((x) => x !== undefined);
   if (given.length > 1) throw new Error('give at most one of --checkpoint, --run, --model');
@@ -219,7 +201,7 @@ interface NativeThreads {
 export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
   const now = options.now ?? (() => performance.now());
   const cwd = resolve(options.cwd ?? process.cwd());
-  const config = await resolveConfig(options);
+  const { config } = await resolveConfig(options);
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const lengths = [...(options.lengths ?? config.bench.lengths)];
   const warmup = options.warmup ?? config.bench.warmup;
@@ -272,15 +254,9 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
     let dora: LoadModelSpec['dora'] = camelCaseKeys(config.model.dora);
     let adapterDir: string | null = null;
     if (source) {
-      const resolved = await resolveModel({
-        source,
-        ...(options.base !== undefined ? { base: options.base } : {}),
-        config,
-        cwd,
-        ...(tracking ? { client: tracking.client } : {}),
-        ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
-        logger,
-      });
+      const { base, cacheDir } = options;
+      const client = tracking?.client;
+      const resolved = await resolveModel({ source, base, config, cwd, client, cacheDir, logger });
       modelDir = resolved.baseModelDir;
       adapterDir = resolved.adapters[0]!.dir;
       const { baseModelNameOrPath: _base, ...settings } = resolved.adapters[0]!.settings;

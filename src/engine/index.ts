@@ -4,6 +4,8 @@
 export { trainFolds, readSummary } from './trainFolds.js';
 export type { FailedFold, FoldResult, TrainFoldsOptions, TrainFoldsResult } from './trainFolds.js';
 export type { TrainEvent, TrainEventHandler } from './events.js';
+export { resolveConfig } from './configSource.js';
+export type { ConfigSource } from './configSource.js';
 export { createProgressReporter, describeEvent } from './progress.js';
 export {
   createTinyModel,

@@ -6,11 +6,12 @@
  */
 import { resolve } from 'node:path';
 
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { buildFolds, foldFileContent, type Dataset, type Fold } from '../data/index.js';
 import { camelCaseKeys, createLogger, type Logger } from '../infra/index.js';
 import { setNumThreads, type Classifier } from '../native.js';
 import { RunStore, type RunState } from '../run/index.js';
+import { resolveConfig, type ConfigSource } from './configSource.js';
 import { eventStream, type TrainEvent, type TrainEventHandler } from './events.js';
 import type { TokenizedExamples } from './examples.js';
 import type { FoldTrainingOptions } from './foldTrainer.js';
@@ -25,12 +26,7 @@ import {
 import { listenForStop, type StopRequest } from './stopRequest.js';
 import { createTrackingSink, type TrackingSink } from './trackingSink.js';
 
-export interface TrainFoldsOptions {
-  /** Hydra-style overrides, e.g. ['training.lr=3e-5', 'experiment=mentallama-redsm5']. */
-  overrides?: string[];
-  configDir?: string;
-  /** An already resolved config (the CLI resolves it first); `overrides` are then only recorded. */
-  config?: Config;
+export interface TrainFoldsOptions extends ConfigSource {
   /** Receives every run event (steps, evaluations, fold ends); the CLI draws progress from them. */
   onEvent?: TrainEventHandler;
   /** Show progress on stderr as configured by logging.progress (the CLI sets this). */
@@ -72,12 +68,7 @@ export interface TrainingRun {
 export async function setUpTraining(options: TrainFoldsOptions): Promise<TrainingRun> {
   const started = Date.now();
   const cwd = resolve(options.cwd ?? process.cwd());
-  const { config, overrides } = options.config
-    ? { config: options.config, overrides: options.overrides ?? [] }
-    : await loadConfig({
-        overrides: options.overrides ?? [],
-        ...(options.configDir ? { configDir: options.configDir } : {}),
-      });
+  const { config, overrides } = await resolveConfig(options);
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const store = await new RunStore(resolve(cwd, config.run_dir)).create();
   await store.config.write(config);

@@ -1,6 +1,13 @@
 // Inference: a trained adapter, a run or a registered model -> probabilities and labels.
 export { hashId, infer, InferUsageError, latencyFigures } from './infer.js';
-export type { InferCounts, InferLatency, InferOptions, InferResult, Prediction } from './infer.js';
+export type {
+  InferCounts,
+  InferLatency,
+  InferOptions,
+  InferResult,
+  ModelRunOptions,
+  Prediction,
+} from './infer.js';
 export { findCriterion, resolveCriterion } from './criteria.js';
 export {
   createJsonlWriter,
@@ -20,6 +27,7 @@ export {
 export type {
   AdapterSettings,
   ModelDescription,
+  ModelReference,
   ModelSource,
   ResolvedAdapter,
   ResolvedModel,

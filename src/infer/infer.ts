@@ -10,9 +10,9 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { loadConfig, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { loadCriteria, percentile, type Criterion } from '../data/index.js';
-import { resolveConfiguredTracking } from '../engine/index.js';
+import { resolveConfig, resolveConfiguredTracking, type ConfigSource } from '../engine/index.js';
 import { createLogger, type Logger } from '../infra/index.js';
 import { withParentRun, type ActiveRun, type ResolvedTracking } from '../tracking/index.js';
 import { resolveCriterion } from './criteria.js';
@@ -30,6 +30,7 @@ import {
   resolveModel,
   splitFoldSuffix,
   type ModelDescription,
+  type ModelReference,
   type ModelSource,
   type ResolvedModel,
 } from './model.js';
@@ -68,19 +69,22 @@ export interface InferLatency {
   pairsPerSecond: number;
 }
 
-export interface InferOptions {
-  /** A resolved config; otherwise loaded from configDir with overrides. */
-  config?: Config;
-  overrides?: string[];
-  configDir?: string;
+/** What inference and the bench share besides the config and the model. */
+export interface ModelRunOptions {
+  /** Base of relative paths (default the working directory). */
   cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  /** Exactly one: an adapter directory, a run (dir or MLflow run id, `[/fold]`), a models:/ URI. */
-  checkpoint?: string;
-  run?: string;
-  model?: string;
-  /** The base model directory when the adapter's own reference does not resolve here. */
-  base?: string;
+  /** Tracking to use instead of resolving it from the config (registry look-ups and logging). */
+  tracking?: ResolvedTracking;
+  /** Where MLflow models are downloaded; default $MENTALLAM_CACHE or ~/.cache/mentallam. */
+  cacheDir?: string;
+  logger?: Logger;
+  /** Replaces the native Classifier (tests). */
+  loadModel?: ModelLoader;
+  /** Millisecond clock for the latency figures; default performance.now. */
+  now?: () => number;
+}
+
+export interface InferOptions extends ConfigSource, ModelReference, ModelRunOptions {
   /** Average every fold adapter of the run; default inference.ensemble. */
   ensemble?: boolean;
   /** One threshold for every criterion; default inference.threshold, then thresholds.json. */
@@ -97,14 +101,6 @@ export interface InferOptions {
   chunkSize?: number;
   /** Log an inference run to MLflow; default false. */
   logMlflow?: boolean;
-  /** Tracking to use instead of resolving it from the config (registry look-ups and logging). */
-  tracking?: ResolvedTracking;
-  cacheDir?: string;
-  logger?: Logger;
-  /** Replaces the native Classifier (tests). */
-  loadModel?: ModelLoader;
-  /** Millisecond clock for latency figures; default performance.now. */
-  now?: () => number;
 }
 
 export interface InferResult {
@@ -282,17 +278,6 @@ function mergeByLine(
   return [...predictions, ...errors].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
 
-async function resolveConfig(options: InferOptions): Promise<Config> {
-  if (options.config) return options.config;
-  return (
-    await loadConfig({
-      overrides: options.overrides ?? [],
-      ...(options.configDir ? { configDir: options.configDir } : {}),
-      ...(options.env ? { env: options.env } : {}),
-    })
-  ).config;
-}
-
 function trackingFor(config: Config, cwd: string, options: InferOptions, logger: Logger) {
   return resolveConfiguredTracking(config, {
     cwd,
@@ -307,7 +292,7 @@ export async function infer(options: InferOptions): Promise<InferResult> {
   const now = options.now ?? (() => performance.now());
   const started = now();
   const cwd = resolve(options.cwd ?? process.cwd());
-  const config = await resolveConfig(options);
+  const { config } = await resolveConfig(options);
   const logger = options.logger ?? createLogger({ level: config.logging.level });
   const source = modelSource(options);
   const mode = inputMode(options);
@@ -324,14 +309,16 @@ export async function infer(options: InferOptions): Promise<InferResult> {
   if (ownsTracking) tracking = await trackingFor(config, cwd, options, logger);
 
   try {
+    const { base, cacheDir } = options;
+    const client = tracking?.client;
     const resolved = await resolveModel({
       source,
       ensemble,
-      ...(options.base !== undefined ? { base: options.base } : {}),
+      base,
       config,
       cwd,
-      ...(tracking ? { client: tracking.client } : {}),
-      ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
+      client,
+      cacheDir,
       logger,
     });
     // The prompt, padding and seed the model was trained with decide its inputs.

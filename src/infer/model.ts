@@ -21,6 +21,18 @@ import {
 import type { MlflowClient } from '../tracking/index.js';
 import { meanThresholds, readThresholds, type ThresholdTable } from './thresholds.js';
 
+/** A model as a user names it: at most one of checkpoint, run and model (and a base beside). */
+export interface ModelReference {
+  /** An adapter directory in peft's layout. */
+  checkpoint?: string;
+  /** A run directory or MLflow run id, optionally `/<fold>`. */
+  run?: string;
+  /** A registered model: models:/<name>@<alias> or models:/<name>/<version>. */
+  model?: string;
+  /** The base model directory when the adapter's own reference does not resolve here. */
+  base?: string;
+}
+
 /** Where the model comes from; exactly one of these is given. */
 export type ModelSource =
   | { kind: 'checkpoint'; dir: string }

@@ -4,15 +4,13 @@
  */
 import { Type, type StaticDecode } from '@sinclair/typebox';
 
-import { Metric, MetricRecord, Nullable } from './codec.js';
+import { Count, Metric, MetricRecord, Nullable, Unit } from './codec.js';
 import { AppliedThresholds } from './foldFormats.js';
 import { MetricSummary } from './runFormats.js';
 
 export const aggregateSchemaId = 'mentallam.aggregate/v1';
 export const thresholdsSchemaId = 'mentallam.thresholds/v1';
 
-const Count = Type.Integer({ minimum: 0 });
-const Unit = Type.Number({ minimum: 0, maximum: 1 });
 const Direction = Type.Union([Type.Literal('max'), Type.Literal('min')]);
 
 /** A fold of the aggregate: the training's result.json entry, or what its artifacts tell. */

@@ -33,6 +33,12 @@ export const MetricRecord = Type.Record(Type.String(), Metric);
 
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
+/** A count, index or step: an integer >= 0. */
+export const Count = Type.Integer({ minimum: 0 });
+
+/** A probability or a threshold: a number in [0, 1]. */
+export const Unit = Type.Number({ minimum: 0, maximum: 1 });
+
 function describe(errors: readonly ErrorObject[] | null | undefined): string {
   // A union reports one error per branch plus an anyOf error at the same place: merge them.
   const byPlace = new Map<string, string[]>();

@@ -4,11 +4,7 @@
  */
 import { Type, type StaticDecode } from '@sinclair/typebox';
 
-import { Metric, MetricRecord, Nullable } from './codec.js';
-
-/** A probability or a threshold: a number in [0, 1]. */
-const Unit = Type.Number({ minimum: 0, maximum: 1 });
-const Count = Type.Integer({ minimum: 0 });
+import { Count, Metric, MetricRecord, Nullable, Unit } from './codec.js';
 
 /** One scored (post, criterion) pair: identity, label and score only, never post text. */
 export const PredictionRow = Type.Object(

@@ -6,10 +6,9 @@
 import { Type, type StaticDecode } from '@sinclair/typebox';
 
 import type { DatasetManifest, FoldFile } from '../data/index.js';
-import { Metric, MetricRecord, Nullable } from './codec.js';
+import { Count, Metric, MetricRecord, Nullable } from './codec.js';
 import { FoldResult } from './foldFormats.js';
 
-const Count = Type.Integer({ minimum: 0 });
 const Stats = Type.Object({ min: Metric, p50: Metric, p95: Metric, max: Metric, mean: Metric });
 
 const DatasetManifestSchema = Type.Object({
