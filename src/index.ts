@@ -17,8 +17,12 @@ export type {
   FailedFold,
 } from './engine/index.js';
 
+// The run directory, typed: every file's layout, reader and writer (checked both ways).
+export { RunStore, RunFileError } from './run/index.js';
+export type { FoldStore, TrainingSummary, RunState, ManifestFile } from './run/index.js';
+
 // Aggregation, registry, inference and the latency bench.
-export { aggregate, register } from './engine/aggregate/index.js';
+export { aggregate, register } from './aggregate/index.js';
 export type {
   AggregateOptions,
   AggregateResult,
@@ -26,12 +30,12 @@ export type {
   RegisterResult,
   AggregateSummary,
   InferenceThresholds,
-} from './engine/aggregate/index.js';
-export { infer } from './engine/infer/index.js';
-export type { InferOptions, InferResult, Prediction } from './engine/infer/index.js';
-export { bench } from './engine/bench/index.js';
-export type { BenchOptions, BenchResult } from './engine/bench/index.js';
-export type { LatencySummary } from './engine/bench/index.js';
+} from './aggregate/index.js';
+export { infer } from './infer/index.js';
+export type { InferOptions, InferResult, Prediction } from './infer/index.js';
+export { bench } from './bench/index.js';
+export type { BenchOptions, BenchResult } from './bench/index.js';
+export type { LatencySummary } from './bench/index.js';
 
 // Configuration.
 export {

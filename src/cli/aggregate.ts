@@ -1,11 +1,11 @@
 /**
  * `mentallam aggregate --run <parent run id | run dir>`: fold summaries, pooled out-of-fold
- * metrics, thresholds.json, summary.md and report.html, attached to the parent run. Exit 0 on
- * success, 1 when aggregation fails, 2 on usage errors.
+ * metrics, aggregate.json, thresholds.json, summary.md and report.html, attached to the parent
+ * run. Exit 0 on success, 1 when aggregation fails, 2 on usage errors.
  */
 import type { Command } from 'commander';
 
-import { aggregate, formatNumber, type AggregateResult } from '../engine/aggregate/index.js';
+import { aggregate, formatNumber, type AggregateResult } from '../aggregate/index.js';
 import { createLogger, type LogLevel } from '../infra/index.js';
 import type { CliIo } from './program.js';
 
@@ -39,7 +39,7 @@ export function describeAggregate(result: AggregateResult): string {
       ? 'best fold       none (no validation score)'
       : `best fold       ${best.fold} (validation ${best.metric} ${formatNumber(best.validationValue)}; picked on validation)`,
     `written to      ${result.outDir}`,
-    `  summary.json, summary.md, thresholds.json, report.html, plots/`,
+    `  aggregate.json, summary.md, thresholds.json, report.html, plots/`,
     `MLflow          ${result.loggedToMlflow ? `logged to parent run ${s.parentRunId}` : 'not logged'}`,
   ];
   for (const warning of s.warnings) lines.push(`warning: ${warning}`);

@@ -7,8 +7,8 @@
 import type { Command } from 'commander';
 
 import { loadConfig } from '../config/index.js';
-import { bench } from '../engine/bench/index.js';
-import { InferUsageError, ModelResolutionError } from '../engine/infer/index.js';
+import { bench } from '../bench/index.js';
+import { InferUsageError, ModelResolutionError } from '../infer/index.js';
 import { createLogger } from '../infra/index.js';
 import { usageExit, type CommandDefaults } from './infer.js';
 import { addOverrideOptions, type CliIo } from './program.js';

@@ -18,7 +18,7 @@ import {
   type InferResult,
   type ModelLoader,
   type Prediction,
-} from '../engine/infer/index.js';
+} from '../infer/index.js';
 import { createLogger } from '../infra/index.js';
 import { addOverrideOptions, exitCodes, type CliIo } from './program.js';
 

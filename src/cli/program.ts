@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { load } from 'js-yaml';
 import {
   ConfigError,
   configToYaml,
@@ -10,6 +9,7 @@ import {
   type Config,
 } from '../config/index.js';
 import { createLogger, type Logger } from '../infra/index.js';
+import { RunFileError, RunStore } from '../run/index.js';
 import { registerAggregateCommand } from './aggregate.js';
 import { registerBenchCommand } from './bench.js';
 import { registerInferCommand, type CommandDefaults } from './infer.js';
@@ -101,25 +101,28 @@ function writeConfigError(io: CliIo, error: ConfigError): void {
 }
 
 /** Overrides a run was started with, read back from its overrides.yaml for --resume. */
-function readRunOverrides(runDir: string): string[] {
-  const path = join(runDir, 'overrides.yaml');
+async function readRunOverrides(runDir: string): Promise<string[]> {
+  const overrides = new RunStore(runDir).overrides;
   if (!existsSync(runDir))
     throw new ConfigError([
       { path: '--resume', value: runDir, expected: 'an existing run directory' },
     ]);
-  if (!existsSync(path))
+  if (!overrides.exists())
     throw new ConfigError([
       {
         path: '--resume',
         value: runDir,
-        expected: `a run directory containing overrides.yaml (${path} not found)`,
+        expected: `a run directory containing overrides.yaml (${overrides.path} not found)`,
       },
     ]);
-  const parsed = load(readFileSync(path, 'utf8'));
-  if (parsed === null || parsed === undefined) return [];
-  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string'))
-    throw new ConfigError([{ path, value: parsed, expected: 'a YAML list of override strings' }]);
-  return parsed;
+  try {
+    return await overrides.read();
+  } catch (error) {
+    if (!(error instanceof RunFileError)) throw error;
+    throw new ConfigError([
+      { path: overrides.path, value: runDir, expected: 'a YAML list of override strings' },
+    ]);
+  }
 }
 
 /** The `train` subcommand; `run` is called with the resolved config unless --cfg was given. */
@@ -144,7 +147,7 @@ export function registerTrainCommand(
           resume = resolve(options.resume);
           // The run's own overrides first, so new ones (e.g. a longer max_epochs) win; run_dir last.
           overrides = [
-            ...readRunOverrides(resume),
+            ...(await readRunOverrides(resume)),
             ...overrides,
             `run_dir=${JSON.stringify(resume)}`,
           ];

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 
-import { defaultAlias, defaultModelName, register } from '../engine/aggregate/index.js';
+import { defaultAlias, defaultModelName, register } from '../aggregate/index.js';
 import { createLogger, type LogLevel } from '../infra/index.js';
 import type { CliIo } from './program.js';
 

@@ -1,15 +1,14 @@
 /** Patience-based early stopping on one validation metric. */
+import type { EarlyStoppingState } from '../run/index.js';
+
 export interface EarlyStoppingOptions {
   mode: 'max' | 'min';
   patience: number;
   minDelta: number;
 }
 
-export interface EarlyStoppingState {
-  best: number | null;
-  bestStep: number | null;
-  evaluationsWithoutImprovement: number;
-}
+/** Saved in a fold checkpoint, so its shape is the run store's. */
+export type { EarlyStoppingState };
 
 export interface EarlyStoppingDecision {
   improved: boolean;

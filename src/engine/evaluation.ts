@@ -1,33 +1,26 @@
 /**
- * Turning predictions into the numbers a fold reports: the validation score that drives early
- * stopping, tuned thresholds, and test metrics at the tuned thresholds and at 0.5.
+ * Evaluation: turning predictions into the numbers a fold reports. The validation score that
+ * drives early stopping; after training, the best adapter restored, thresholds tuned on the inner
+ * validation part, and the held-out test fold scored once, at the tuned thresholds, the global
+ * threshold and 0.5.
  */
+import type { EarlyStoppingMetric } from '../config/index.js';
+import type { Fold } from '../data/index.js';
 import {
   computeBinaryMetrics,
   metricsToRecord,
   perCriterionMetrics,
   precisionRecallCurve,
   rocCurve,
+  selectionMetricKeys,
+  snakeCaseRecord,
   thresholdSweep,
   tuneThresholds,
   type CriterionReport,
   type TunedThresholds,
 } from '../metrics/index.js';
-import type { EarlyStoppingMetric } from '../config/index.js';
-
-/** camelCase metric names -> snake_case MLflow keys (balancedAccuracy -> balanced_accuracy). */
-export function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
-}
-
-export function snakeCaseRecord(
-  record: Record<string, number>,
-  prefix = '',
-): Record<string, number> {
-  return Object.fromEntries(
-    Object.entries(record).map(([key, value]) => [`${prefix}${snakeCase(key)}`, value]),
-  );
-}
+import type { TokenizedExamples } from './examples.js';
+import { predictIndices, type FoldModel, type FoldTrainingOptions } from './foldTrainer.js';
 
 /** Mean binary cross-entropy of probabilities, clamped like sklearn's log_loss. */
 export function logLoss(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
@@ -57,16 +50,7 @@ export function validationScore(
     threshold: sweep.threshold,
     loss: logLoss(labels, scores),
   };
-  const key: Record<EarlyStoppingMetric, string> = {
-    f1: 'f1',
-    loss: 'loss',
-    auprc: 'average_precision',
-    roc_auc: 'roc_auc',
-    mcc: 'mcc',
-    balanced_accuracy: 'balanced_accuracy',
-    accuracy: 'accuracy',
-  };
-  const value = metrics[key[metric]];
+  const value = metrics[selectionMetricKeys[metric].validation];
   return { value: value === undefined ? Number.NaN : value, metrics };
 }
 
@@ -130,4 +114,41 @@ export function reportTest(
     flat,
     curves: { pr: precisionRecallCurve(labels, scores), roc: rocCurve(labels, scores) },
   };
+}
+
+/** What scoring a trained fold gives: the tuned thresholds, the test report and both score sets. */
+export interface FoldEvaluation {
+  thresholds: TunedThresholds;
+  report: FoldTestReport;
+  validationScores: Float32Array;
+  testScores: Float32Array;
+}
+
+/** A criterion needs this many validation positives for a threshold of its own. */
+export const minPositivesPerCriterion = 10;
+
+/**
+ * Restores the best adapter, tunes thresholds on the fold's validation part and scores its test
+ * part once with them: the held-out fold is never used for a decision.
+ */
+export async function evaluateFold(
+  model: FoldModel,
+  bestAdapterDir: string,
+  fold: Fold,
+  pairs: { examples: TokenizedExamples; labels: Uint8Array; criterionIds: readonly string[] },
+  options: Pick<FoldTrainingOptions, 'inferenceBatchSize' | 'padTokenId' | 'paddingSide'>,
+): Promise<FoldEvaluation> {
+  const labelsOf = (indices: number[]) => indices.map((i) => pairs.labels[i]!);
+  const criteriaOf = (indices: number[]) => indices.map((i) => pairs.criterionIds[i]!);
+  await model.loadAdapter(bestAdapterDir);
+  const validationScores = await predictIndices(model, pairs.examples, fold.validation, options);
+  const thresholds = tuneOnValidation(
+    labelsOf(fold.validation),
+    validationScores,
+    criteriaOf(fold.validation),
+    minPositivesPerCriterion,
+  );
+  const testScores = await predictIndices(model, pairs.examples, fold.test, options);
+  const report = reportTest(labelsOf(fold.test), testScores, criteriaOf(fold.test), thresholds);
+  return { thresholds, report, validationScores, testScores };
 }

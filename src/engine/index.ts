@@ -1,9 +1,26 @@
-// The engine: the only module that knows the order of things (train, evaluate, aggregate, infer).
+// The engine: the training recipe (the only module that knows the order of things), its
+// components, and the set-up that training, inference and the bench share (model directory,
+// device, prompts as token ids, batches, tracking from the config).
 export { trainFolds, readSummary } from './trainFolds.js';
 export type { FailedFold, FoldResult, TrainFoldsOptions, TrainFoldsResult } from './trainFolds.js';
 export type { TrainEvent, TrainEventHandler } from './events.js';
+export { resolveConfig } from './configSource.js';
+export type { ConfigSource } from './configSource.js';
 export { createProgressReporter, describeEvent } from './progress.js';
-export { createTinyModel, loadDataset, modelDirectory, SetupError } from './setup.js';
+export {
+  createTinyModel,
+  loadDataset,
+  modelDirectory,
+  resolveConfiguredTracking,
+  resolveDevice,
+  resolveDtype,
+  SetupError,
+  tokenizerOptions,
+} from './setup.js';
+export { encodePrompt } from './prompts.js';
+export type { EncodedPrompt } from './prompts.js';
+export { collateBatch, packExamples } from './examples.js';
+export type { ModelBatch, TokenizedExamples } from './examples.js';
 export { learningRateAt } from './schedule.js';
 export { EarlyStopping } from './earlyStopping.js';
 export { setSeed } from './seed.js';

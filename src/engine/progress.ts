@@ -75,7 +75,7 @@ export function describeEvent(event: TrainEvent): string | null {
       return `fold ${event.fold} done in ${event.seconds.toFixed(1)}s: test F1 ${fmt(event.testMetrics['f1'])}, AP ${fmt(event.testMetrics['average_precision'])}`;
     case 'fold-failed':
       return `fold ${event.fold} FAILED at step ${event.step}: ${event.message}`;
-    case 'warning':
+    case 'out-of-memory':
       return `warning: ${event.message}`;
     case 'run-end':
       return `run finished in ${event.seconds.toFixed(1)}s: ${event.summaryPath}`;

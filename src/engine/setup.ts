@@ -17,9 +17,10 @@ import {
   trainTinyTokenizer,
   writeSyntheticDataset,
   type Dataset,
+  type LoadTokenizerOptions,
   type Tokenizer,
 } from '../data/index.js';
-import { writeFileAtomic, writeJsonAtomic, type Logger } from '../infra/index.js';
+import { camelCaseKeys, writeFileAtomic, writeJsonAtomic, type Logger } from '../infra/index.js';
 import { resolveTracking, type ResolvedTracking } from '../tracking/index.js';
 import { Classifier, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
@@ -129,6 +130,14 @@ export async function loadDataset(config: Config, cwd: string, logger: Logger): 
   return loadRedsm5({ dir, criteriaPath, countOverrideReason });
 }
 
+/** The tokenizer as model.* configures it, for training and inference alike. */
+export function tokenizerOptions(config: Config): LoadTokenizerOptions {
+  return {
+    ...(config.model.pad_token_id !== null ? { padTokenId: config.model.pad_token_id } : {}),
+    paddingSide: config.model.padding_side,
+  };
+}
+
 export interface PreparedExamples {
   /** One tokenized prompt per dataset pair, in dataset.pairs order. */
   examples: TokenizedExamples;
@@ -150,10 +159,7 @@ export async function prepareExamples(
   cwd: string,
   logger: Logger,
 ): Promise<PreparedExamples> {
-  const tokenizer = await loadTokenizer(modelDir, {
-    ...(config.model.pad_token_id !== null ? { padTokenId: config.model.pad_token_id } : {}),
-    paddingSide: config.model.padding_side,
-  });
+  const tokenizer = await loadTokenizer(modelDir, tokenizerOptions(config));
   await checkVocabulary(modelDir, tokenizer);
   const { template, truncation, max_length: maxLength } = config.data.prompt;
   const key = createHash('sha256')
@@ -243,13 +249,7 @@ export async function loadClassifier(
   const device = resolveDevice(config);
   return Classifier.load({
     modelDir,
-    dora: {
-      r: config.model.dora.r,
-      alpha: config.model.dora.alpha,
-      dropout: config.model.dora.dropout,
-      targetModules: [...config.model.dora.target_modules],
-      useRslora: config.model.dora.use_rslora,
-    },
+    dora: camelCaseKeys(config.model.dora),
     numLabels: config.model.num_labels,
     device,
     dtype: resolveDtype(config, device),
@@ -275,12 +275,7 @@ export function resolveConfiguredTracking(
     workDir: resolve(options.cwd, 'mlruns'),
     logger: options.logger,
     ...(options.env ? { env: options.env } : {}),
-    retryPolicy: {
-      baseMs: mlflow.retry.base_ms,
-      capMs: mlflow.retry.cap_ms,
-      maxAttempts: mlflow.retry.max_attempts,
-      retryableStatuses: mlflow.retry.retryable_statuses,
-    },
+    retryPolicy: camelCaseKeys(mlflow.retry),
     localServer: { host: mlflow.local_server.host, port: mlflow.local_server.port },
   });
 }

@@ -64,3 +64,16 @@ export type {
   RenderOptions,
   RocPlotOptions,
 } from './plots.js';
+export {
+  barMetricKeys,
+  headlineMetricKeys,
+  headlineMetrics,
+  numericFields,
+  pooledPerCriterionRecord,
+  pooledRecord,
+  selectionMetricKeys,
+  snakeCase,
+  snakeCaseRecord,
+  tableMetricKeys,
+  testKeyOf,
+} from './keys.js';

@@ -6,11 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  aggregate,
-  register,
-  validateInferenceThresholds,
-} from '../../../src/engine/aggregate/index.js';
+import { aggregate, register, validateInferenceThresholds } from '../../../src/aggregate/index.js';
 import { createLogger } from '../../../src/infra/index.js';
 import {
   MlflowClient,
@@ -47,7 +43,7 @@ beforeAll(async () => {
     startTimeoutMs: serverStartTimeoutMs,
   });
   client = new MlflowClient({ trackingUri: server.uri });
-  runDir = writeFixtureRun(join(work, 'outputs', 'run'), { folds, config: twoFoldConfig });
+  runDir = await writeFixtureRun(join(work, 'outputs', 'run'), { folds, config: twoFoldConfig });
   // As trainFolds: parent with config/manifest/folds artifacts, one child per fold, summary last.
   await withParentRun(
     client,
@@ -85,7 +81,7 @@ beforeAll(async () => {
           },
         );
       }
-      writeFixtureRun(runDir, {
+      await writeFixtureRun(runDir, {
         folds,
         config: twoFoldConfig,
         parentRunId: parent.runId,
@@ -132,7 +128,13 @@ test('aggregate by parent run id: child runs from MLflow, files attached, metric
   const listed = (await client.listArtifacts(parentRunId, '', { recursive: true })).map(
     (entry) => entry.path,
   );
-  for (const name of ['summary.json', 'summary.md', 'thresholds.json', 'report.html'])
+  for (const name of [
+    'summary.json',
+    'aggregate.json',
+    'summary.md',
+    'thresholds.json',
+    'report.html',
+  ])
     expect(listed).toContain(name);
   expect(listed).toContain('plots/cv_pr_curves.svg');
   expect(listed).toContain('plots/cv_calibration.png');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { PNG } from './png.js';
-import { aggregate } from '../../../src/engine/aggregate/index.js';
+import { aggregate } from '../../../src/aggregate/index.js';
 import { createLogger } from '../../../src/infra/index.js';
 import { tempDir, writeFixtureRun } from '../../unit/aggregate/fixtures.js';
 
@@ -28,7 +28,7 @@ afterAll(async () => {
 maybe(
   'report.html renders offline in headless Chromium: SVG plots, non-blank, no network request',
   async () => {
-    const dir = writeFixtureRun(join(tempDir('report'), 'run'));
+    const dir = await writeFixtureRun(join(tempDir('report'), 'run'));
     const result = await aggregate({
       run: dir,
       logToMlflow: false,

@@ -1,7 +1,8 @@
 // Shared set-up for the engine suites: a small, quick run and small fold-runner settings.
 import { join, resolve } from 'node:path';
 
-import type { FoldTrainingOptions } from '../../../src/engine/foldRunner.js';
+import type { FoldTrainingOptions } from '../../../src/engine/foldTrainer.js';
+import { RunStore, type FoldStore } from '../../../src/run/index.js';
 
 const criteriaPath = resolve('data/dsm5/criteria.json');
 
@@ -48,11 +49,16 @@ export const smallFoldOptions: FoldTrainingOptions = {
   lrSchedule: 'constant',
   maxGradNorm: 1,
   evalEverySteps: 0,
-  earlyStopping: { mode: 'max', patience: 5, minDelta: 0 },
+  earlyStopping: { metric: 'f1', mode: 'max', patience: 5, minDelta: 0 },
   posWeight: null,
-  bucketWindow: 0,
+  lengthBucketing: false,
   inferenceBatchSize: 16,
   padTokenId: 0,
   paddingSide: 'right',
   outOfMemoryBackoff: true,
 };
+
+/** The files of a fold trained outside a run (the fold trainer writes its adapters there). */
+export function foldFilesIn(dir: string, fold = 0): FoldStore {
+  return new RunStore(dir).fold(fold);
+}

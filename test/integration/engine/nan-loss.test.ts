@@ -13,9 +13,9 @@ import {
   trainFold,
   type FoldModel,
   type FoldTrainingOptions,
-} from '../../../src/engine/foldRunner.js';
+} from '../../../src/engine/foldTrainer.js';
 import { Classifier } from '../../../src/native.js';
-import { smallDora, smallFoldOptions, smallRunOverrides } from './helpers.js';
+import { foldFilesIn, smallDora, smallFoldOptions, smallRunOverrides } from './helpers.js';
 
 function overrides(dir: string, runName: string): string[] {
   return smallRunOverrides(dir, runName, [
@@ -39,8 +39,8 @@ describe('a NaN/Inf training loss', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mentallam-nan-'));
 
   // NaN/Inf cannot be produced on purpose through the config (the schema bounds training.lr), so
-  // these two tests raise the fold runner's own error from a step event; the third test shows the
-  // fold runner raising it on a real non-finite loss.
+  // these two tests raise the fold trainer's own error from a step event; the third test shows the
+  // fold trainer raising it on a real non-finite loss.
   const failOnStep = (folds: number[]) => (event: TrainEvent) => {
     if (event.type === 'step' && folds.includes(event.fold) && event.step === 2) {
       throw new NonFiniteLossError(event.fold, 2);
@@ -93,7 +93,7 @@ describe('a NaN/Inf training loss', () => {
     expect(state.folds['1'].status).toBe('done');
   }, 600_000);
 
-  test('the fold runner stops on a non-finite loss from the model', async () => {
+  test('the fold trainer stops on a non-finite loss from the model', async () => {
     const modelDir = join(dir, 'small');
     await Classifier.createRandom(
       { hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, vocab_size: 300 },
@@ -125,7 +125,7 @@ describe('a NaN/Inf training loss', () => {
       diverging,
       data,
       foldOptions,
-      join(dir, 'fold'),
+      foldFilesIn(join(dir, 'fold'), 3),
       () => ({ value: 0, metrics: {} }),
       {
         fold: 3,

@@ -1,8 +1,9 @@
 /**
- * Out-of-memory back-off: when a train step fails with libtorch's CUDA allocator error, the fold
- * runner drops the partial gradients, halves the micro-batch, doubles accumulation and retries,
- * and training ends where it would have without the error. No GPU exists here, so a wrapper
- * around the real classifier raises the allocator's error for micro-batches larger than 4.
+ * Out-of-memory back-off: when a train step fails with the addon's out-of-memory error (code
+ * ERR_NATIVE_OOM), the fold trainer drops the partial gradients, halves the micro-batch, doubles
+ * accumulation and retries, and training ends where it would have without the error. No GPU
+ * exists here, so a wrapper around the real classifier raises that error for micro-batches
+ * larger than 4; any other error is not retried.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,25 +11,35 @@ import { join } from 'node:path';
 
 import type { TrainEvent } from '../../../src/engine/index.js';
 import { packExamples, type ModelBatch } from '../../../src/engine/examples.js';
-import { predictIndices, trainFold, type FoldModel } from '../../../src/engine/foldRunner.js';
+import {
+  outOfMemoryCode,
+  predictIndices,
+  trainFold,
+  type FoldModel,
+} from '../../../src/engine/foldTrainer.js';
 import { createRng } from '../../../src/infra/index.js';
 import { Classifier } from '../../../src/native.js';
-import { smallDora, smallFoldOptions } from './helpers.js';
+import { foldFilesIn, smallDora, smallFoldOptions } from './helpers.js';
 
 const dora = smallDora;
 const options = smallFoldOptions;
+
+/** The error the addon throws when an allocation fails (its message is libtorch's). */
+function outOfMemory(): Error {
+  return Object.assign(new Error('CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0)'), {
+    code: outOfMemoryCode,
+  });
+}
 
 /**
  * A classifier whose "GPU" runs out of memory on the second micro-batch of 8 (after the first
  * one's gradients were accumulated, so the retry must discard them) and on any later one over 4.
  */
-function smallGpu(model: Classifier, calls: number[]): FoldModel {
+function smallGpu(model: Classifier, calls: number[], error = outOfMemory): FoldModel {
   return {
     trainStep: async (batch: ModelBatch, stepOptions) => {
       calls.push(batch.batchSize);
-      if (batch.batchSize > 4 && calls.length >= 2) {
-        throw new Error('CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.69 GiB total)');
-      }
+      if (batch.batchSize > 4 && calls.length >= 2) throw error();
       return model.trainStep(batch, stepOptions);
     },
     predictProba: (batch) => model.predictProba(batch),
@@ -75,7 +86,7 @@ describe('out-of-memory back-off', () => {
       reference,
       data,
       { ...options, outOfMemoryBackoff: false },
-      join(dir, 'a'),
+      foldFilesIn(join(dir, 'a')),
       score,
       {
         fold: 0,
@@ -88,25 +99,53 @@ describe('out-of-memory back-off', () => {
     const model = await Classifier.load({ modelDir, dora, numLabels: 1, seed: 5 });
     const calls: number[] = [];
     const events: TrainEvent[] = [];
-    const result = await trainFold(smallGpu(model, calls), data, options, join(dir, 'b'), score, {
-      fold: 0,
-      seed: 9,
-      onEvent: (event) => events.push(event),
-    });
+    const result = await trainFold(
+      smallGpu(model, calls),
+      data,
+      options,
+      foldFilesIn(join(dir, 'b')),
+      score,
+      {
+        fold: 0,
+        seed: 9,
+        onEvent: (event) => events.push(event),
+      },
+    );
     const backedOff = await predictIndices(model, data.examples, validation, options);
     model.dispose();
 
     expect(result.steps).toBe(3);
-    const warnings = events.filter((event) => event.type === 'warning');
-    expect(warnings).toHaveLength(1);
-    expect((warnings[0] as { message: string }).message).toMatch(
-      /micro-batches of 8; retrying with 4 and 4 accumulation/,
-    );
+    const backoffs = events.filter((event) => event.type === 'out-of-memory');
+    expect(backoffs).toEqual([
+      {
+        type: 'out-of-memory',
+        fold: 0,
+        step: 0,
+        microBatchSize: 4,
+        accumulationSteps: 4,
+        message: expect.stringMatching(/micro-batches of 8; retrying with 4 and 4 accumulation/),
+      },
+    ]);
     // The first micro-batch of 8 fitted, the second did not; every retry fitted in 4.
     expect(calls.slice(0, 2)).toEqual([8, 8]);
     expect(calls.slice(2).every((size) => size <= 4)).toBe(true);
     for (let i = 0; i < expected.length; i++) {
       expect(Math.abs(backedOff[i]! - expected[i]!)).toBeLessThan(1e-5);
+    }
+
+    // The back-off keys on the error's code, not on its text: the same message without the
+    // code is another failure, and stops the fold.
+    const other = await Classifier.load({ modelDir, dora, numLabels: 1, seed: 5 });
+    const uncoded = () => new Error('CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0)');
+    try {
+      await expect(
+        trainFold(smallGpu(other, [], uncoded), data, options, foldFilesIn(join(dir, 'c')), score, {
+          fold: 0,
+          seed: 9,
+        }),
+      ).rejects.toThrow(/^CUDA out of memory/);
+    } finally {
+      other.dispose();
     }
   }, 120_000);
 });

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { trainFolds, type TrainEvent, type TrainFoldsResult } from '../../../src/engine/index.js';
-import { aggregate, register } from '../../../src/engine/aggregate/index.js';
-import { infer } from '../../../src/engine/infer/index.js';
+import { aggregate, register } from '../../../src/aggregate/index.js';
+import { infer } from '../../../src/infer/index.js';
 import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
 import { Classifier } from '../../../src/native.js';
 
@@ -182,7 +182,7 @@ describe('trainFolds smoke run (2 folds, tiny model, real MLflow)', () => {
     expect(aggregated.source).toBe('mlflow');
     expect(aggregated.loggedToMlflow).toBe(true);
     for (const file of [
-      aggregated.files.summaryJson,
+      aggregated.files.aggregateJson,
       aggregated.files.summaryMd,
       aggregated.files.thresholdsJson,
       aggregated.files.reportHtml,

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 
 import { configToYaml, type Config } from '../../../src/config/index.js';
-import { bench } from '../../../src/engine/bench/index.js';
-import { infer } from '../../../src/engine/infer/index.js';
+import { bench } from '../../../src/bench/index.js';
+import { infer } from '../../../src/infer/index.js';
 import {
   MlflowClient,
   startLocalServer,
@@ -18,6 +18,7 @@ import {
 } from '../../../src/tracking/index.js';
 import {
   fakeLoader,
+  aggregateFile,
   makeAdapter,
   makeBaseDir,
   newLog,
@@ -59,13 +60,10 @@ beforeAll(async () => {
   const local = join(work, 'local-run');
   mkdirSync(local, { recursive: true });
   writeFileSync(join(local, 'config.yaml'), configToYaml(config));
-  writeFileSync(
-    join(local, 'summary.json'),
-    // Aggregation's choice (made on validation) is what infer follows.
-    JSON.stringify({ bestFold: 2 }),
-  );
+  // Aggregation's choice (made on validation) is what infer follows.
+  writeFileSync(join(local, 'aggregate.json'), aggregateFile(2));
   await client.uploadArtifact(parentRunId, join(local, 'config.yaml'));
-  await client.uploadArtifact(parentRunId, join(local, 'summary.json'));
+  await client.uploadArtifact(parentRunId, join(local, 'aggregate.json'));
   for (const [fold, offset] of foldOffsets.entries()) {
     const child = await client.createRun({
       experimentId: experiment.experimentId,
@@ -75,7 +73,7 @@ beforeAll(async () => {
     childRunIds.push(child.info.runId);
     const dir = join(local, `fold_${fold}`);
     makeAdapter(join(dir, 'best_adapter'), baseDir, offset);
-    writeFileSync(join(dir, 'thresholds.json'), thresholdsFile(0.4 + fold / 10));
+    writeFileSync(join(dir, 'thresholds.json'), thresholdsFile(0.4 + fold / 10, {}, fold));
     await client.uploadArtifacts(child.info.runId, join(dir, 'best_adapter'), 'best_adapter');
     await client.uploadArtifact(child.info.runId, join(dir, 'thresholds.json'));
   }

@@ -8,15 +8,16 @@ import { join } from 'node:path';
 import { createProgram } from '../../../src/cli/program.js';
 import { configToYaml, type Config } from '../../../src/config/index.js';
 import { loadCriteria, loadTokenizer, trainTinyTokenizer } from '../../../src/data/index.js';
-import { bench } from '../../../src/engine/bench/index.js';
+import { bench } from '../../../src/bench/index.js';
 import { collateBatch, packExamples } from '../../../src/engine/examples.js';
-import { encodePair, infer, type Prediction } from '../../../src/engine/infer/index.js';
+import { encodePair, infer, type Prediction } from '../../../src/infer/index.js';
 import { Classifier } from '../../../src/native.js';
 import {
   captureIo,
   corpus,
   runProgram,
   testConfig,
+  metricsFile,
   thresholdsFile,
 } from '../../unit/infer/fixtures.js';
 
@@ -84,11 +85,8 @@ beforeAll(async () => {
       }
       const foldDir = join(runDir, `fold_${fold}`);
       await clf.saveAdapter(join(foldDir, 'best_adapter'));
-      writeFileSync(join(foldDir, 'thresholds.json'), thresholdsFile(0.5, { A4: 0.45 }));
-      writeFileSync(
-        join(foldDir, 'metrics.json'),
-        JSON.stringify({ bestValidation: fold === 1 ? 0.9 : 0.5 }),
-      );
+      writeFileSync(join(foldDir, 'thresholds.json'), thresholdsFile(0.5, { A4: 0.45 }, fold));
+      writeFileSync(join(foldDir, 'metrics.json'), metricsFile(fold === 1 ? 0.9 : 0.5));
     }
   } finally {
     clf.dispose();

@@ -10,8 +10,8 @@ import {
   validateInferenceThresholds,
   type AggregateSummary,
   type FoldArtifacts,
-} from '../../../src/engine/aggregate/index.js';
-import { parseThresholds } from '../../../src/engine/infer/thresholds.js';
+} from '../../../src/aggregate/index.js';
+import { parseThresholds } from '../../../src/infer/index.js';
 import { createLogger } from '../../../src/infra/index.js';
 import {
   configYaml,
@@ -21,12 +21,13 @@ import {
   writeFixtureRun,
   type FixtureFold,
 } from './fixtures.js';
+import { fixtureFoldMetrics, fixtureFoldThresholds } from '../run/fixtures.js';
 
 const now = new Date('2025-01-02T03:04:05.000Z');
 const quiet = createLogger({ level: 'error' });
 
 async function runFixture(options: Parameters<typeof writeFixtureRun>[1] = {}) {
-  const dir = writeFixtureRun(join(tempDir('aggregate'), 'run'), options);
+  const dir = await writeFixtureRun(join(tempDir('aggregate'), 'run'), options);
   const result = await aggregate({ run: dir, logToMlflow: false, now, logger: quiet });
   return { dir, result };
 }
@@ -134,7 +135,13 @@ describe('aggregate on a hand-computed three-fold run directory', () => {
     expect(summary.seed).toBe(7);
     expect(summary.datasetHash).toBe(datasetHash);
     expect(summary.folds.map((f) => f.seconds)).toEqual([1.5, 1.5, 1.5]);
-    const onDisk = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    const onDisk = JSON.parse(readFileSync(join(dir, 'aggregate.json'), 'utf8'));
+    expect(onDisk.schema).toBe('mentallam.aggregate/v1');
+    // Aggregation writes its own file: the training's summary.json is left as training wrote it.
+    const training = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8'));
+    expect(training.schema).toBeUndefined();
+    expect(training.seconds).toBe(12.5);
+    expect(training.pooled).toEqual({});
     for (const key of [
       'runDir',
       'parentRunId',
@@ -258,10 +265,10 @@ describe('aggregate: problems are detected and reported', () => {
   });
 
   test('a corrupt predictions.json fails naming the file; a missing one leaves the fold out', async () => {
-    const dir = writeFixtureRun(join(tempDir('aggregate'), 'run'));
+    const dir = await writeFixtureRun(join(tempDir('aggregate'), 'run'));
     writeFileSync(join(dir, 'fold_2', 'predictions.json'), '');
     await expect(aggregate({ run: dir, logToMlflow: false, logger: quiet })).rejects.toThrow(
-      /fold_2\/predictions.json is not valid JSON/,
+      /fold_2\/predictions.json: not valid JSON/,
     );
     rmSync(join(dir, 'fold_2', 'predictions.json'));
     const result = await aggregate({ run: dir, logToMlflow: false, logger: quiet });
@@ -274,26 +281,26 @@ describe('aggregate: problems are detected and reported', () => {
 });
 
 describe('best-fold selection and config defaults', () => {
-  const fold = (index: number, bestValidation: number | undefined): FoldArtifacts => ({
+  const fold = (index: number, bestValidation: number | null): FoldArtifacts => ({
     fold: index,
     runId: `run${index}`,
     predictions: { fold: index, test: [], validation: [] },
-    thresholds: { global: 0.5, perCriterion: {}, fellBack: [], fold: index },
-    metrics: {
+    thresholds: fixtureFoldThresholds(index, 0.5),
+    metrics: fixtureFoldMetrics({
       test: { test_f1: 1 - index / 10, test_brier: index / 10 },
-      ...(bestValidation === undefined ? {} : { bestValidation }),
-    },
+      bestValidation,
+    }),
     bestAdapterDir: null,
   });
 
   test('ties go to the lowest fold; loss is minimised; folds without a value are skipped', () => {
-    const folds = [fold(2, 0.8), fold(0, undefined), fold(1, 0.8)];
+    const folds = [fold(2, 0.8), fold(0, null), fold(1, 0.8)];
     expect(selectBestFold(folds, { selectionMetric: 'f1', selectionMode: 'max' })?.fold).toBe(1);
     const losses = [fold(0, 0.3), fold(1, 0.2), fold(2, Number.NaN)];
     const best = selectBestFold(losses, { selectionMetric: 'loss', selectionMode: 'min' });
     expect(best).toMatchObject({ fold: 1, validationValue: 0.2, testValue: 0.1 });
     expect(
-      selectBestFold([fold(0, undefined)], { selectionMetric: 'f1', selectionMode: 'max' }),
+      selectBestFold([fold(0, null)], { selectionMetric: 'f1', selectionMode: 'max' }),
     ).toBeNull();
   });
 

@@ -23,7 +23,7 @@ function program() {
 }
 
 test('mentallam aggregate --run <dir> --no-mlflow prints the headline and writes the files', async () => {
-  const dir = writeFixtureRun(join(tempDir('aggregate-cli'), 'run'));
+  const dir = await writeFixtureRun(join(tempDir('aggregate-cli'), 'run'));
   const { root, stdout } = program();
   await root.parseAsync(['aggregate', '--run', dir, '--no-mlflow'], { from: 'user' });
   const out = stdout.text();

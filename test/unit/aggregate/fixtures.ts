@@ -7,12 +7,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export interface FixtureRow {
-  postId: string;
-  criterionId: string;
-  label: number;
-  score: number;
-}
+import { RunStore, type PredictionRow } from '../../../src/run/index.js';
+import { fixtureFoldMetrics, fixtureFoldThresholds, fixtureManifest } from '../run/fixtures.js';
+
+export type FixtureRow = PredictionRow;
 
 export interface FixtureFold {
   fold: number;
@@ -27,7 +25,7 @@ export interface FixtureFold {
   test_metrics: Record<string, number>;
 }
 
-const row = (postId: string, criterionId: string, label: number, score: number): FixtureRow => ({
+const row = (postId: string, criterionId: string, label: 0 | 1, score: number): FixtureRow => ({
   postId,
   criterionId,
   label,
@@ -149,63 +147,57 @@ export interface FixtureOptions {
   withoutSummary?: boolean;
 }
 
-function writeJson(path: string, value: unknown): void {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Writes the run directory layout the training produces; returns its path. */
-export function writeFixtureRun(dir: string, options: FixtureOptions = {}): string {
+/** Writes the run directory layout the training produces, through the run store; returns its path. */
+export async function writeFixtureRun(dir: string, options: FixtureOptions = {}): Promise<string> {
   const folds = options.folds ?? fixtureFolds();
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.yaml'), options.config ?? configYaml);
-  writeFileSync(join(dir, 'overrides.yaml'), '[]\n');
-  writeJson(join(dir, 'manifest.json'), { hash: datasetHash });
+  const store = await new RunStore(dir).create();
+  // The config's exact bytes matter (config hash); they are written as given.
+  writeFileSync(store.config.path, options.config ?? configYaml);
+  await store.overrides.write([]);
+  await store.manifest.write(fixtureManifest(datasetHash));
   for (const fold of folds) {
-    const foldDir = join(dir, `fold_${fold.fold}`);
-    mkdirSync(join(foldDir, 'best_adapter'), { recursive: true });
-    writeJson(join(foldDir, 'best_adapter', 'adapter_config.json'), {
-      peft_type: 'LORA',
-      use_dora: true,
-      r: 8,
-    });
+    const files = store.fold(fold.fold);
+    mkdirSync(files.bestAdapterDir, { recursive: true });
     writeFileSync(
-      join(foldDir, 'best_adapter', 'adapter_model.safetensors'),
+      join(files.bestAdapterDir, 'adapter_config.json'),
+      JSON.stringify({ peft_type: 'LORA', use_dora: true, r: 8 }),
+    );
+    writeFileSync(
+      join(files.bestAdapterDir, 'adapter_model.safetensors'),
       Buffer.from(`fake-weights-${fold.fold}`),
     );
-    writeJson(join(foldDir, 'predictions.json'), {
+    await files.predictions.write({
       fold: fold.fold,
       test: fold.test,
       validation: fold.validation,
     });
-    writeJson(join(foldDir, 'thresholds.json'), {
-      global: fold.global,
-      perCriterion: fold.perCriterion,
-      fellBack: fold.fellBack,
-      minPositives: 10,
-      detail: {},
-      datasetHash,
-      fold: fold.fold,
-    });
-    writeJson(join(foldDir, 'metrics.json'), {
-      test: fold.test_metrics,
-      confusionMatrix: { tn: 1, fp: 1, fn: 1, tp: 1 },
-      bestStep: 10 + fold.fold,
-      bestValidation: fold.bestValidation,
-      steps: 20,
-      stoppedEarly: true,
-      validationHistory: [],
-    });
+    await files.thresholds.write(
+      fixtureFoldThresholds(fold.fold, fold.global, fold.perCriterion, {
+        fellBack: fold.fellBack,
+        datasetHash,
+      }),
+    );
+    await files.metrics.write(
+      fixtureFoldMetrics({
+        test: fold.test_metrics,
+        confusionMatrix: { tn: 1, fp: 1, fn: 1, tp: 1 },
+        bestStep: 10 + fold.fold,
+        bestValidation: fold.bestValidation,
+        steps: 20,
+        stoppedEarly: true,
+      }),
+    );
   }
   if (!options.withoutSummary)
-    writeJson(join(dir, 'summary.json'), {
-      runDir: dir,
+    await store.summary.write({
+      runDir: store.dir,
       parentRunId: options.parentRunId ?? null,
       datasetHash,
       seed: 7,
       folds: folds.map((fold) => ({
         fold: fold.fold,
         runId: options.runIds?.[fold.fold] ?? null,
-        bestAdapterDir: join(dir, `fold_${fold.fold}`, 'best_adapter'),
+        bestAdapterDir: store.fold(fold.fold).bestAdapterDir,
         bestStep: 10 + fold.fold,
         steps: 20,
         stoppedEarly: true,
@@ -217,12 +209,13 @@ export function writeFixtureRun(dir: string, options: FixtureOptions = {}): stri
         testMetrics: fold.test_metrics,
         seconds: 1.5,
       })),
+      failedFolds: [],
       pooled: {},
       pooledPerCriterion: {},
       acrossFolds: {},
       seconds: 12.5,
     });
-  return dir;
+  return store.dir;
 }
 
 export function tempDir(prefix: string): string {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 import { createProgram } from '../../../src/cli/program.js';
 import { formatPredictionTable } from '../../../src/cli/infer.js';
-import type { ModelLoader } from '../../../src/engine/infer/index.js';
+import type { ModelLoader } from '../../../src/infer/index.js';
 import {
   captureIo,
   fakeLoader,

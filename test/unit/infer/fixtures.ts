@@ -9,12 +9,9 @@ import { Command, CommanderError } from 'commander';
 
 import { configToYaml, loadConfig, type Config } from '../../../src/config/index.js';
 import { trainTinyTokenizer } from '../../../src/data/index.js';
-import type {
-  InferenceModel,
-  LoadModelSpec,
-  ModelLoader,
-} from '../../../src/engine/infer/index.js';
+import type { InferenceModel, LoadModelSpec, ModelLoader } from '../../../src/infer/index.js';
 import type { ModelBatch } from '../../../src/engine/examples.js';
+import { fixtureAggregate, fixtureFoldMetrics, fixtureFoldThresholds } from '../run/fixtures.js';
 
 export const corpus = [
   'I cannot sleep at night and I wake up tired every morning',
@@ -58,8 +55,23 @@ export function makeAdapter(dir: string, baseDir: string, offset: number): strin
   return dir;
 }
 
-export function thresholdsFile(global: number, perCriterion: Record<string, number> = {}) {
-  return JSON.stringify({ global, perCriterion, fellBack: [] });
+/** A fold's thresholds.json as training writes it. */
+export function thresholdsFile(
+  global: number,
+  perCriterion: Record<string, number> = {},
+  fold = 0,
+): string {
+  return JSON.stringify(fixtureFoldThresholds(fold, global, perCriterion));
+}
+
+/** A fold's metrics.json whose early-stopping value on validation was `bestValidation`. */
+export function metricsFile(bestValidation: number): string {
+  return JSON.stringify(fixtureFoldMetrics({ bestValidation }));
+}
+
+/** aggregate.json naming the best fold, as `mentallam aggregate` leaves it. */
+export function aggregateFile(bestFold: number): string {
+  return JSON.stringify(fixtureAggregate(bestFold));
 }
 
 /** A run directory like trainFolds writes: config.yaml, fold_i/{best_adapter, thresholds.json}. */
@@ -73,14 +85,13 @@ export function makeRunDir(
   writeFileSync(join(runDir, 'config.yaml'), configToYaml(config));
   folds.forEach((fold, i) => {
     makeAdapter(join(runDir, `fold_${i}`, 'best_adapter'), baseDir, fold.offset);
-    writeFileSync(join(runDir, `fold_${i}`, 'thresholds.json'), thresholdsFile(fold.threshold));
     writeFileSync(
-      join(runDir, `fold_${i}`, 'metrics.json'),
-      JSON.stringify({ test: {}, bestValidation: fold.validation }),
+      join(runDir, `fold_${i}`, 'thresholds.json'),
+      thresholdsFile(fold.threshold, {}, i),
     );
+    writeFileSync(join(runDir, `fold_${i}`, 'metrics.json'), metricsFile(fold.validation));
   });
-  // Not aggregated yet: no bestFold, so the best inner-validation value decides.
-  writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ folds: [] }));
+  // Not aggregated yet (no aggregate.json): the best inner-validation value decides.
   return runDir;
 }
 

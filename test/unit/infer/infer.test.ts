@@ -11,8 +11,9 @@ import {
   InferUsageError,
   ModelResolutionError,
   type Prediction,
-} from '../../../src/engine/infer/index.js';
+} from '../../../src/infer/index.js';
 import {
+  aggregateFile,
   fakeLoader,
   fakeScore,
   makeAdapter,
@@ -217,7 +218,7 @@ describe('infer()', () => {
     });
     expect(fold2.model.folds).toEqual([2]);
     expect(fold2.predictions[0]!.threshold).toBe(0.6);
-    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ bestFold: 2 }));
+    writeFileSync(join(runDir, 'aggregate.json'), aggregateFile(2));
     const aggregated = await infer({
       config,
       run: runDir,
@@ -226,7 +227,7 @@ describe('infer()', () => {
       loadModel: fakeLoader(),
     });
     expect(aggregated.model.folds).toEqual([2]);
-    writeFileSync(join(runDir, 'summary.json'), JSON.stringify({ folds: [] }));
+    rmSync(join(runDir, 'aggregate.json'));
     const fold0 = await infer({
       config,
       run: join(runDir, 'fold_0'),

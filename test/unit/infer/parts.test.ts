@@ -12,7 +12,7 @@ import {
   splitFoldSuffix,
   thresholdFor,
   validateInput,
-} from '../../../src/engine/infer/index.js';
+} from '../../../src/infer/index.js';
 
 const criteria = loadCriteria('data/dsm5/criteria.json');
 
@@ -101,25 +101,24 @@ describe('JSONL input', () => {
 });
 
 describe('thresholds', () => {
-  test('reads fold files, provenance objects and nesting', () => {
+  test('reads any thresholds file for its global and per-criterion thresholds, checked', () => {
     expect(parseThresholds({ global: 0.4, perCriterion: { A1: 0.3 }, fellBack: [] }, 'f')).toEqual({
       global: 0.4,
       perCriterion: { A1: 0.3 },
       source: 'f',
     });
+    // The run-level file: provenance and tables beside the top-level ones, which are what counts.
     expect(
-      parseThresholds(
-        {
-          thresholds: {
-            global: { threshold: 0.6, from: 'pooled' },
-            perCriterion: { A2: { threshold: 0.7 } },
-          },
-        },
-        'g',
-      ),
+      parseThresholds({ global: 0.6, perCriterion: { A2: 0.7 }, foldMean: { global: 0.1 } }, 'g'),
     ).toEqual({ global: 0.6, perCriterion: { A2: 0.7 }, source: 'g' });
-    expect(() => parseThresholds({ perCriterion: {} }, 'h')).toThrow(/h: no "global"/);
-    expect(() => parseThresholds({ global: 1.5 }, 'h')).toThrow(/global/);
+    expect(parseThresholds({ global: 0.6 }, 'g').perCriterion).toEqual({});
+    expect(() => parseThresholds({ perCriterion: {} }, 'h')).toThrow(
+      /^h: not a thresholds file: \(top level\) must have required property 'global'$/,
+    );
+    expect(() => parseThresholds({ global: 1.5 }, 'h')).toThrow(/^h: .*global must be <= 1$/);
+    expect(() => parseThresholds({ global: 0.5, perCriterion: { A1: '0.3' } }, 'h')).toThrow(
+      /perCriterion\.A1 must be number/,
+    );
   });
 
   test('override > per criterion > global > 0.5', () => {

@@ -1,0 +1,29 @@
+/**
+ * How every entry point (training, inference, the bench) gets its config: already resolved (the
+ * CLI resolves it first), or composed from a config folder and overrides.
+ */
+import { loadConfig, type Config } from '../config/index.js';
+
+export interface ConfigSource {
+  /** An already resolved config; `overrides` are then only recorded. */
+  config?: Config;
+  /** Hydra-style overrides, e.g. ['training.lr=3e-5', 'experiment=mentallama-redsm5']. */
+  overrides?: string[];
+  configDir?: string;
+  /** For `${env:NAME}` in the config (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The config and the overrides that made it. */
+export async function resolveConfig(
+  source: ConfigSource,
+): Promise<{ config: Config; overrides: string[] }> {
+  const overrides = source.overrides ?? [];
+  if (source.config) return { config: source.config, overrides };
+  const loaded = await loadConfig({
+    overrides,
+    ...(source.configDir ? { configDir: source.configDir } : {}),
+    ...(source.env ? { env: source.env } : {}),
+  });
+  return { config: loaded.config, overrides: loaded.overrides };
+}

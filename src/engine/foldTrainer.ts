@@ -1,0 +1,411 @@
+/**
+ * The fold trainer: trains the adapter of one outer fold on its inner train part, evaluates on
+ * the inner validation part (early stopping, best adapter), saves a checkpoint when asked to stop
+ * and continues from one. It reports through events only; it knows nothing of tracking, and
+ * where its files go is the run store's.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+
+import type { Config } from '../config/index.js';
+import { createRng, type CamelCased } from '../infra/index.js';
+import type { EvaluationEntry, FoldCheckpointState, FoldStore } from '../run/index.js';
+import { planEpochBatches } from './batching.js';
+import { EarlyStopping } from './earlyStopping.js';
+import type { TrainEventListener } from './events.js';
+import {
+  collateBatch,
+  exampleLength,
+  type ModelBatch,
+  type TokenizedExamples,
+} from './examples.js';
+import { learningRateAt } from './schedule.js';
+
+/** What the fold trainer needs from a model; the native Classifier provides it. */
+export interface FoldModel {
+  trainStep(
+    batch: ModelBatch,
+    options: {
+      lr: number;
+      weightDecay: number;
+      maxGradNorm: number;
+      accumulate: boolean;
+      posWeight?: number;
+    },
+  ): Promise<{ loss: number; gradNorm: number }>;
+  predictProba(batch: ModelBatch): Promise<Float32Array>;
+  saveAdapter(dir: string): Promise<void>;
+  loadAdapter(dir: string): Promise<void>;
+  /** Drops gradients accumulated since the last optimizer step (before an out-of-memory retry). */
+  discardGradients(): Promise<void>;
+}
+
+/**
+ * training.* of the config (camelCased, every key but the run-level `threads` and `folds`) and
+ * what the run resolved: a new training key reaches the trainer without being mapped by hand.
+ */
+export type FoldTrainingOptions = Omit<CamelCased<Config['training']>, 'threads' | 'folds'> & {
+  inferenceBatchSize: number;
+  padTokenId: number;
+  paddingSide: 'right' | 'left';
+  /** On CUDA: halve the micro-batch and double accumulation when a step runs out of memory. */
+  outOfMemoryBackoff: boolean;
+};
+
+/** Micro-batches are drawn from windows of this many length-sorted batches (length_bucketing). */
+export const lengthBucketWindow = 16;
+
+export interface FoldData {
+  examples: TokenizedExamples;
+  labels: Uint8Array;
+  trainIndices: number[];
+  validationIndices: number[];
+}
+
+/** Scores validation predictions into the early-stopping metric (e.g. F1 at the tuned threshold). */
+export type ValidationScorer = (
+  indices: number[],
+  scores: Float32Array,
+) => { value: number; metrics: Record<string, number> };
+
+export interface FoldTrainingResult {
+  bestAdapterDir: string;
+  bestStep: number;
+  bestValue: number | null;
+  steps: number;
+  epochsRun: number;
+  stoppedEarly: boolean;
+  /** One entry per evaluation: validation metrics, the early-stopping value, mean train loss since the last one. */
+  history: EvaluationEntry[];
+}
+
+export interface FoldTrainerHooks {
+  fold: number;
+  /** Receives step, evaluation, early-stop and out-of-memory events; awaited, in order. */
+  onEvent?: TrainEventListener;
+  /** Returns true when an interrupt asked the run to stop after the current step. */
+  shouldStop?: () => boolean;
+  /** Seed for the batch order; the fold trainer counts draws so a resume can replay them. */
+  seed: number;
+  /**
+   * Called before each optimizer step: the engine reseeds libtorch from (fold, step) so dropout
+   * masks do not depend on how many steps ran in this process (exact resume).
+   */
+  beforeStep?: (step: number) => void;
+  /** Continue from the checkpoint an interrupted run saved in the fold's checkpoint/. */
+  resume?: boolean;
+}
+
+/** A seeded uniform RNG that counts its draws, so its position can be saved and replayed. */
+export function countingRng(seed: number): {
+  next: () => number;
+  draws: () => number;
+  skip: (n: number) => void;
+} {
+  const rng = createRng(seed);
+  let count = 0;
+  return {
+    next: () => {
+      count += 1;
+      return rng();
+    },
+    draws: () => count,
+    skip: (n: number) => {
+      for (let i = 0; i < n; i++) {
+        rng();
+        count += 1;
+      }
+    },
+  };
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(
+    readonly fold: number,
+    readonly step: number,
+  ) {
+    super(
+      `fold ${fold}: the training loss became NaN/Inf at step ${step}; stopping this fold (lower training.lr?)`,
+    );
+  }
+}
+
+export class TrainingInterruptedError extends Error {
+  constructor(
+    readonly fold: number,
+    readonly step: number,
+  ) {
+    super(`fold ${fold}: interrupted at step ${step}`);
+  }
+}
+
+export function optimizerStepsPerEpoch(trainCount: number, options: FoldTrainingOptions): number {
+  const microBatches = Math.ceil(trainCount / options.microBatchSize);
+  return Math.ceil(microBatches / accumulationSteps(options));
+}
+
+/** Optimizer steps a fold runs unless it stops early: epochs x steps per epoch, capped by maxSteps. */
+export function plannedSteps(trainCount: number, options: FoldTrainingOptions): number {
+  const perEpoch = optimizerStepsPerEpoch(trainCount, options);
+  const steps = perEpoch * options.maxEpochs;
+  return Math.max(1, options.maxSteps === null ? steps : Math.min(options.maxSteps, steps));
+}
+
+/** The code the addon gives an allocator failure (CUDA out of memory, or the CPU allocator's). */
+export const outOfMemoryCode = 'ERR_NATIVE_OOM';
+
+export function isOutOfMemory(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === outOfMemoryCode;
+}
+
+/** Splits a list into `parts` chunks whose sizes differ by at most one (no empty chunk). */
+export function splitEvenly<T>(items: readonly T[], parts: number): T[][] {
+  const count = Math.min(parts, items.length);
+  const chunks: T[][] = [];
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    const size = Math.floor(items.length / count) + (i < items.length % count ? 1 : 0);
+    chunks.push(items.slice(start, start + size));
+    start += size;
+  }
+  return chunks;
+}
+
+export function accumulationSteps(options: FoldTrainingOptions): number {
+  return Math.max(1, Math.round(options.effectiveBatchSize / options.microBatchSize));
+}
+
+/** Predicts P(label = 1) for the given examples in length-sorted batches (less padding). */
+export async function predictIndices(
+  model: FoldModel,
+  examples: TokenizedExamples,
+  indices: readonly number[],
+  options: Pick<FoldTrainingOptions, 'inferenceBatchSize' | 'padTokenId' | 'paddingSide'>,
+): Promise<Float32Array> {
+  const order = indices
+    .map((exampleIndex, position) => ({ exampleIndex, position }))
+    .sort(
+      (a, b) => exampleLength(examples, a.exampleIndex) - exampleLength(examples, b.exampleIndex),
+    );
+  const scores = new Float32Array(indices.length);
+  for (let start = 0; start < order.length; start += options.inferenceBatchSize) {
+    const chunk = order.slice(start, start + options.inferenceBatchSize);
+    const batch = collateBatch(
+      examples,
+      chunk.map((entry) => entry.exampleIndex),
+      options,
+    );
+    const probabilities = await model.predictProba(batch);
+    chunk.forEach((entry, row) => {
+      scores[entry.position] = probabilities[row]!;
+    });
+  }
+  return scores;
+}
+
+export async function trainFold(
+  model: FoldModel,
+  data: FoldData,
+  options: FoldTrainingOptions,
+  files: FoldStore,
+  scoreValidation: ValidationScorer,
+  hooks: FoldTrainerHooks,
+): Promise<FoldTrainingResult> {
+  const { fold, onEvent } = hooks;
+  const accumulation = accumulationSteps(options);
+  const stepsPerEpoch = optimizerStepsPerEpoch(data.trainIndices.length, options);
+  const totalSteps = plannedSteps(data.trainIndices.length, options);
+  const warmupSteps = Math.round(options.warmupRatio * totalSteps);
+  const evalEvery = options.evalEverySteps > 0 ? options.evalEverySteps : stepsPerEpoch;
+  const stopping = new EarlyStopping(options.earlyStopping);
+  const { bestAdapterDir, checkpointDir } = files;
+  await mkdir(files.dir, { recursive: true });
+  const trainLabels = data.labels;
+  const history: FoldTrainingResult['history'] = [];
+  const trainLengths = data.trainIndices.map((i) => exampleLength(data.examples, i));
+
+  let step = 0;
+  let epoch = 0;
+  let stoppedEarly = false;
+  let bestStep = 0;
+  let lossSinceEvaluation = { sum: 0, count: 0 };
+  let firstBatch = 0;
+  let microSplit = 1;
+  const rng = countingRng(hooks.seed);
+  const saved = hooks.resume ? await files.checkpointState.readIfExists() : null;
+  if (saved) {
+    await model.loadAdapter(checkpointDir);
+    step = saved.step;
+    epoch = saved.epoch;
+    firstBatch = saved.nextBatch;
+    bestStep = saved.bestStep;
+    history.push(...saved.history);
+    lossSinceEvaluation = { ...saved.lossSinceEvaluation };
+    stopping.restore(saved.earlyStopping);
+    rng.skip(saved.rngDrawsAtEpochStart);
+  }
+
+  const evaluate = async (): Promise<boolean> => {
+    const scores = await predictIndices(model, data.examples, data.validationIndices, options);
+    const { value, metrics } = scoreValidation(data.validationIndices, scores);
+    const decision = stopping.update(value, step);
+    const state = stopping.snapshot();
+    const trainLoss =
+      lossSinceEvaluation.count > 0
+        ? lossSinceEvaluation.sum / lossSinceEvaluation.count
+        : undefined;
+    lossSinceEvaluation.sum = 0;
+    lossSinceEvaluation.count = 0;
+    history.push({ step, value, ...(trainLoss !== undefined ? { trainLoss } : {}), metrics });
+    if (decision.improved) {
+      bestStep = step;
+      await rm(bestAdapterDir, { recursive: true, force: true });
+      await model.saveAdapter(bestAdapterDir);
+    }
+    await onEvent?.({
+      type: 'evaluation',
+      fold,
+      step,
+      metric: 'validation',
+      value,
+      metrics,
+      best: state.best,
+      improved: decision.improved,
+      evaluationsWithoutImprovement: state.evaluationsWithoutImprovement,
+    });
+    return decision.shouldStop;
+  };
+
+  const saveCheckpoint = async (nextBatch: number, rngDrawsAtEpochStart: number) => {
+    await rm(checkpointDir, { recursive: true, force: true });
+    await model.saveAdapter(checkpointDir);
+    const state: FoldCheckpointState = {
+      step,
+      epoch,
+      nextBatch,
+      rngDrawsAtEpochStart,
+      earlyStopping: stopping.snapshot(),
+      bestStep,
+      history,
+      lossSinceEvaluation,
+    };
+    await files.checkpointState.write(state);
+  };
+
+  training: while (step < totalSteps && epoch < options.maxEpochs) {
+    const rngDrawsAtEpochStart = rng.draws();
+    const plan = planEpochBatches(trainLengths, {
+      microBatchSize: options.microBatchSize,
+      bucketWindow: options.lengthBucketing ? lengthBucketWindow : 0,
+      rng: rng.next,
+    });
+    const startBatch = firstBatch;
+    firstBatch = 0;
+    for (let start = startBatch; start < plan.length && step < totalSteps; start += accumulation) {
+      hooks.beforeStep?.(step);
+      const group = plan.slice(start, start + accumulation);
+      const started = performance.now();
+      let lossSum = 0;
+      let exampleSum = 0;
+      let tokens = 0;
+      let gradNorm = 0;
+      const lr = learningRateAt(step, {
+        peakLr: options.lr,
+        warmupSteps,
+        totalSteps,
+        schedule: options.lrSchedule,
+      });
+      // Each planned micro-batch runs as `microSplit` chunks; an out-of-memory error on CUDA
+      // doubles the split (halves the micro-batch, doubles accumulation) and retries the group,
+      // so the effective batch and the gradient (a mean over chunks) stay the same.
+      for (;;) {
+        const chunks = group.flatMap((micro) => splitEvenly(micro, microSplit));
+        try {
+          for (let c = 0; c < chunks.length; c++) {
+            const indices = chunks[c]!.map((position) => data.trainIndices[position]!);
+            const batch = collateBatch(data.examples, indices, { ...options, labels: trainLabels });
+            const result = await model.trainStep(batch, {
+              lr,
+              weightDecay: options.weightDecay,
+              maxGradNorm: options.maxGradNorm ?? 0,
+              accumulate: c < chunks.length - 1,
+              ...(options.posWeight !== null ? { posWeight: options.posWeight } : {}),
+            });
+            // 1-based, as the step events and logged metrics count steps.
+            if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(fold, step + 1);
+            lossSum += result.loss * indices.length;
+            exampleSum += indices.length;
+            tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);
+            gradNorm = result.gradNorm;
+          }
+          break;
+        } catch (error) {
+          const largest = Math.max(...chunks.map((chunk) => chunk.length));
+          if (!options.outOfMemoryBackoff || !isOutOfMemory(error) || largest <= 1) throw error;
+          await model.discardGradients();
+          microSplit *= 2;
+          lossSum = 0;
+          exampleSum = 0;
+          tokens = 0;
+          const message =
+            `fold ${fold} step ${step}: out of memory with micro-batches of ${largest}; ` +
+            `retrying with ${Math.ceil(largest / 2)} and ${accumulation * microSplit} accumulation steps`;
+          await onEvent?.({
+            type: 'out-of-memory',
+            fold,
+            step,
+            microBatchSize: Math.ceil(options.microBatchSize / microSplit),
+            accumulationSteps: accumulation * microSplit,
+            message,
+          });
+        }
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const loss = lossSum / exampleSum;
+      const tokensPerSecond = tokens / Math.max(seconds, 1e-9);
+      step += 1;
+      lossSinceEvaluation.sum += loss;
+      lossSinceEvaluation.count += 1;
+      await onEvent?.({
+        type: 'step',
+        fold,
+        step,
+        totalSteps,
+        epoch,
+        loss,
+        lr,
+        gradNorm,
+        tokensPerSecond,
+      });
+      if (step % evalEvery === 0 || step === totalSteps) {
+        if (await evaluate()) {
+          stoppedEarly = true;
+          await onEvent?.({ type: 'early-stop', fold, step, best: stopping.snapshot().best });
+          break training;
+        }
+      }
+      if (hooks.shouldStop?.()) {
+        const next = start + accumulation;
+        // An epoch boundary: the resumed run starts the next epoch with a fresh plan.
+        if (next >= plan.length) {
+          epoch += 1;
+          await saveCheckpoint(0, rng.draws());
+        } else {
+          await saveCheckpoint(next, rngDrawsAtEpochStart);
+        }
+        throw new TrainingInterruptedError(fold, step);
+      }
+    }
+    epoch += 1;
+  }
+  if (history.length === 0 || history[history.length - 1]!.step !== step) await evaluate();
+  await rm(checkpointDir, { recursive: true, force: true });
+  return {
+    bestAdapterDir,
+    bestStep,
+    bestValue: stopping.snapshot().best,
+    steps: step,
+    epochsRun: epoch,
+    stoppedEarly,
+    history,
+  };
+}

@@ -1,0 +1,289 @@
+/**
+ * The tracking sink: where a training run's events and files go besides the run directory. The
+ * recipe always calls it; with tracking off it is the no-op sink, so the recipe never asks
+ * whether tracking is on. The MLflow sink holds one parent run for the whole training and one
+ * child run per fold (a resumed run continues the same runs), turns the events into metrics and
+ * uploads the run store's files under their own names.
+ */
+import { flattenConfig, type Config } from '../config/index.js';
+import type { Dataset } from '../data/index.js';
+import type { Logger } from '../infra/index.js';
+import { snakeCase } from '../metrics/index.js';
+import type { RunStore } from '../run/index.js';
+import {
+  ActiveRun,
+  InterruptedError,
+  SpoolingTracker,
+  errorTag,
+  withChildRun,
+  withParentRun,
+  type MlflowClient,
+  type ResolvedTracking,
+  type RunTracker,
+} from '../tracking/index.js';
+import type { TrainEvent } from './events.js';
+import { runTags } from './runInfo.js';
+import { resolveConfiguredTracking, resolveDevice } from './setup.js';
+
+export interface TrackingSink {
+  /**
+   * Runs the whole training inside the sink's run: a new one, or `resumeRunId` continued. `body`
+   * gets the run's id (null without tracking), which run-state.json records for a resume.
+   */
+  run<T>(resumeRunId: string | null, body: (runId: string | null) => Promise<T>): Promise<T>;
+  /** Runs one fold inside its own run (a child of the training's), new or continued. */
+  fold<T>(
+    fold: number,
+    resumeRunId: string | null,
+    body: (runId: string | null) => Promise<T>,
+  ): Promise<T>;
+  /** Subscribed to the run's events, like `onEvent`; the run waits for it. */
+  onEvent(event: TrainEvent): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Tracking off: runs the bodies, records nothing. */
+export const noopSink: TrackingSink = {
+  run: (_resumeRunId, body) => body(null),
+  fold: (_fold, _resumeRunId, body) => body(null),
+  onEvent: async () => undefined,
+  close: async () => undefined,
+};
+
+export interface MlflowSinkOptions {
+  tracking: ResolvedTracking;
+  store: RunStore;
+  config: Config;
+  /** Tags on the parent run (data set, versions, device) beside logging.mlflow.tags. */
+  tags: Record<string, string>;
+  /** Aborting it ends the open runs KILLED. */
+  signal: AbortSignal;
+  logger: Logger;
+  /** Where git HEAD is read for `mlflow.source.git.commit`. */
+  gitDir: string;
+}
+
+/** The sink logging.mlflow configures: MLflow when enabled, else the no-op sink. */
+export async function createTrackingSink(
+  config: Config,
+  options: { cwd: string; logger: Logger; store: RunStore; dataset: Dataset; signal: AbortSignal },
+): Promise<TrackingSink> {
+  const { cwd, logger, store, dataset, signal } = options;
+  const tracking = await resolveConfiguredTracking(config, { cwd, logger });
+  if (tracking === null) return noopSink;
+  // Post texts must never reach MLflow: the client refuses any value containing one.
+  tracking.client.guardTexts(dataset.posts.map((post) => post.text));
+  const tags = runTags(config, dataset, resolveDevice(config));
+  return new MlflowSink({ tracking, store, config, tags, signal, logger, gitDir: cwd });
+}
+
+/** Logs to MLflow through a spool, so an outage delays logging instead of failing the run. */
+export class MlflowSink implements TrackingSink {
+  private readonly tracker: SpoolingTracker;
+  private parent: ActiveRun | null = null;
+  private readonly folds = new Map<number, ActiveRun>();
+
+  constructor(private readonly options: MlflowSinkOptions) {
+    this.tracker = new SpoolingTracker(options.tracking.client, {
+      runDir: options.store.dir,
+      logger: options.logger,
+    });
+  }
+
+  private get client(): MlflowClient {
+    return this.options.tracking.client;
+  }
+
+  run<T>(resumeRunId: string | null, body: (runId: string | null) => Promise<T>): Promise<T> {
+    const { config, signal, logger } = this.options;
+    const inRun = async (run: ActiveRun) => {
+      this.parent = run;
+      try {
+        return await body(run.runId);
+      } finally {
+        this.parent = null;
+      }
+    };
+    if (resumeRunId !== null) {
+      return continueRun(this.tracker, this.client, resumeRunId, { signal }, inRun);
+    }
+    return withParentRun(
+      this.tracker,
+      {
+        experimentName: config.logging.mlflow.experiment_name,
+        runName: `mentallam-${config.data.name}-${config.model.name}`,
+        tags: { ...config.logging.mlflow.tags, ...this.options.tags },
+        params: flattenConfig(config),
+        signal,
+        logger,
+        gitDir: this.options.gitDir,
+      },
+      inRun,
+    );
+  }
+
+  fold<T>(
+    fold: number,
+    resumeRunId: string | null,
+    body: (runId: string | null) => Promise<T>,
+  ): Promise<T> {
+    const parent = this.parent;
+    if (parent === null) throw new Error('MlflowSink.fold() called outside run()');
+    const { store, signal, logger } = this.options;
+    const inRun = async (run: ActiveRun) => {
+      this.folds.set(fold, run);
+      try {
+        return await body(run.runId);
+      } finally {
+        this.folds.delete(fold);
+      }
+    };
+    if (resumeRunId !== null) {
+      return continueRun(
+        this.tracker,
+        this.client,
+        resumeRunId,
+        { parentRunId: parent.runId, signal },
+        inRun,
+      );
+    }
+    return withChildRun(
+      parent,
+      {
+        runName: `fold_${fold}`,
+        tags: { 'mentallam.fold': String(fold) },
+        params: { fold },
+        signal,
+        logger,
+      },
+      async (child) => {
+        await child.logArtifact(store.split(fold).path, 'folds');
+        return inRun(child);
+      },
+    );
+  }
+
+  async onEvent(event: TrainEvent): Promise<void> {
+    const { store } = this.options;
+    switch (event.type) {
+      case 'run-start': {
+        const parent = this.parent!;
+        for (const file of [store.config, store.overrides, store.manifest])
+          await parent.logArtifact(file.path);
+        await parent.logArtifacts(store.splitsDir, 'folds');
+        return;
+      }
+      case 'step':
+        await this.foldRun(event.fold).logMetrics(
+          Object.entries({
+            loss: event.loss,
+            lr: event.lr,
+            gradNorm: event.gradNorm,
+            tokensPerSecond: event.tokensPerSecond,
+          }).map(([key, value]) => ({ key: `train_${snakeCase(key)}`, value, step: event.step })),
+        );
+        return;
+      case 'evaluation':
+        await this.foldRun(event.fold).logMetrics(
+          Object.entries(event.metrics).map(([key, value]) => ({
+            key: `val_${key}`,
+            value,
+            step: event.step,
+          })),
+        );
+        return;
+      case 'out-of-memory':
+        await this.foldRun(event.fold).logMetrics([
+          { key: 'oom_backoff_micro_batch_size', value: event.microBatchSize, step: event.step },
+          {
+            key: 'oom_backoff_accumulation_steps',
+            value: event.accumulationSteps,
+            step: event.step,
+          },
+        ]);
+        return;
+      case 'fold-end': {
+        const run = this.foldRun(event.fold);
+        const files = store.fold(event.fold);
+        const metrics = await files.metrics.read();
+        const result = await files.result.read();
+        await run.logMetrics(Object.entries(metrics.test).map(([key, value]) => ({ key, value })));
+        await run.logMetrics([
+          { key: 'fold_seconds', value: result.seconds },
+          { key: 'best_step', value: result.bestStep },
+        ]);
+        for (const path of files.artifactPaths) await run.logArtifact(path);
+        await run.logArtifacts(files.plotsDir, 'plots');
+        await run.logArtifacts(files.bestAdapterDir, 'best_adapter');
+        return;
+      }
+      case 'run-end': {
+        const parent = this.parent!;
+        const summary = await store.summary.read();
+        await parent.logMetrics([
+          ...Object.entries(summary.pooled).map(([key, value]) => ({
+            key: `pooled_${key}`,
+            value,
+          })),
+          { key: 'failed_folds', value: summary.failedFolds.length },
+          ...Object.entries(summary.acrossFolds).flatMap(([key, stats]) => [
+            { key: `metric_mean_${key}`, value: stats.mean },
+            { key: `metric_std_${key}`, value: stats.std },
+          ]),
+        ]);
+        await parent.logArtifact(store.summary.path);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.options.tracking.close();
+  }
+
+  private foldRun(fold: number): ActiveRun {
+    const run = this.folds.get(fold);
+    if (run === undefined) throw new Error(`fold ${fold}: an event outside the fold's run`);
+    return run;
+  }
+}
+
+/**
+ * Reopens an existing MLflow run (status RUNNING again), runs `fn` in it, and ends it FINISHED,
+ * FAILED (error tag) or KILLED (interrupt), like the run contexts of the tracking module.
+ */
+export async function continueRun<T>(
+  tracker: RunTracker,
+  client: MlflowClient,
+  runId: string,
+  options: { inheritedTags?: Record<string, string>; parentRunId?: string; signal?: AbortSignal },
+  fn: (run: ActiveRun) => Promise<T>,
+): Promise<T> {
+  const run = await client.getRun(runId);
+  await tracker.updateRun(runId, { status: 'RUNNING' });
+  const active = new ActiveRun(
+    tracker,
+    run,
+    run.info.experimentId,
+    options.inheritedTags ?? {},
+    options.parentRunId,
+  );
+  let status: 'FINISHED' | 'FAILED' | 'KILLED' = 'FINISHED';
+  try {
+    const result = await fn(active);
+    if (options.signal?.aborted) status = 'KILLED';
+    return result;
+  } catch (error) {
+    status = error instanceof InterruptedError || options.signal?.aborted ? 'KILLED' : 'FAILED';
+    if (status === 'FAILED') {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      await tracker.setTag(runId, errorTag, message).catch(() => undefined);
+    }
+    throw error;
+  } finally {
+    await tracker.updateRun(runId, { status, endTime: Date.now() }).catch(() => undefined);
+    if (!options.parentRunId) await tracker.flush?.();
+  }
+}
