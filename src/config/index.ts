@@ -17,7 +17,7 @@ export type { ConfigProblem } from './errors.js';
 export { parseOverride } from './overrides.js';
 export type { ParsedOverride } from './overrides.js';
 export type * from './types.js';
-export { ConfigSchema } from './schema.js';
+export { ConfigSchema, doraTargetModules } from './schema.js';
 
 // src/config/index.ts and dist/config/index.js both sit two levels below the package root.
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

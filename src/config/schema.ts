@@ -55,7 +55,8 @@ export const DataNameSchema = OneOf(['synthetic', 'redsm5']);
 export const TruncationSchema = OneOf(['head', 'tail', 'head_tail']);
 export const DtypeChoiceSchema = OneOf(['auto', 'float32', 'bfloat16']);
 export const DeviceChoiceSchema = OneOf(['auto', 'cpu', 'cuda']);
-export const DoraTargetModuleSchema = OneOf([
+/** The Llama projections DoRA can adapt, in peft's names and the layer's order. */
+export const doraTargetModules = [
   'q_proj',
   'k_proj',
   'v_proj',
@@ -63,7 +64,8 @@ export const DoraTargetModuleSchema = OneOf([
   'gate_proj',
   'up_proj',
   'down_proj',
-]);
+] as const;
+export const DoraTargetModuleSchema = OneOf(doraTargetModules);
 export const EarlyStoppingMetricSchema = OneOf([
   'f1',
   'loss',

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { doraTargetModules } from '../../../src/config/index.js';
 import { trainFolds, type TrainEvent, type TrainFoldsResult } from '../../../src/engine/index.js';
 import { aggregate, register } from '../../../src/engine/aggregate/index.js';
 import { infer } from '../../../src/engine/infer/index.js';
@@ -158,15 +159,7 @@ describe('trainFolds smoke run (2 folds, tiny model, real MLflow)', () => {
         r: 8,
         alpha: 16,
         dropout: 0.05,
-        targetModules: [
-          'q_proj',
-          'k_proj',
-          'v_proj',
-          'o_proj',
-          'gate_proj',
-          'up_proj',
-          'down_proj',
-        ],
+        targetModules: [...doraTargetModules],
         useRslora: false,
       },
       numLabels: 1,
