@@ -2,7 +2,7 @@
 // The test command's runner: unit tests (parallel), then integration and parity suites one at a
 // time (they start MLflow servers and load the native addon, and this machine has 2 cores).
 // Prints one summary table at the end, then one loud line per skipped suite (a suite whose tool is
-// missing skips locally and fails on CI: test/requireTool.ts); exits non-zero if any stage failed.
+// missing skips locally and fails on CI: test/describeWithTool.ts); exits non-zero if any stage failed.
 // No --forceExit: a suite that leaves a timer, socket or server running is a defect to see, not
 // to hide. A stage that has not ended after STAGE_TIMEOUT_MS is killed and reported as hung, so
 // a CI job still cannot hang.

@@ -12,7 +12,7 @@ import { PNG } from './png.js';
 import { aggregate } from '../../../src/engine/aggregate/index.js';
 import { createLogger } from '../../../src/infra/index.js';
 import { tempDir, writeFixtureRun } from '../../unit/aggregate/fixtures.js';
-import { describeWithTool } from '../../requireTool.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const describeWithChromium = describeWithTool({

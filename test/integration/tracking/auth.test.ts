@@ -11,7 +11,7 @@ import {
   type LocalServer,
 } from '../../../src/tracking/index.js';
 import { mlflowBin, pythonBin, serverStartTimeoutMs, tempDir, uniqueName } from './helpers.js';
-import { describeWithTool } from '../../requireTool.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 // MLflow's basic-auth app needs Flask-WTF (`mlflow[auth]`); without it the server refuses to start.
 const hasAuthExtra = (() => {

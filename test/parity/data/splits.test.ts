@@ -10,7 +10,7 @@ import {
   stratifiedGroupKFold,
   SYMPTOMS,
 } from '../../../src/data/index.js';
-import { describeWithTool } from '../../requireTool.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 const python = resolve('.venv/bin/python');
 const oracle = resolve('test/parity/data/sklearn_oracle.py');

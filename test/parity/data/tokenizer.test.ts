@@ -12,7 +12,7 @@ import {
   loadTokenizer,
   trainTinyTokenizer,
 } from '../../../src/data/index.js';
-import { describeWithTool } from '../../requireTool.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 const python = resolve('.venv/bin/python');
 const oracle = resolve('test/parity/data/tokenizer_oracle.py');
