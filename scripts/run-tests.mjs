@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The test command's runner: unit tests (parallel), then integration and parity suites one at a
 // time (they start MLflow servers and load the native addon, and this machine has 2 cores).
-// Prints one summary table at the end; exits non-zero if any stage failed.
+// Prints one summary table at the end, then one loud line per skipped suite (a suite whose tool is
+// missing skips locally and fails on CI: test/describeWithTool.ts); exits non-zero if any stage failed.
 // No --forceExit: a suite that leaves a timer, socket or server running is a defect to see, not
 // to hide. A stage that has not ended after STAGE_TIMEOUT_MS is killed and reported as hung, so
 // a CI job still cannot hang.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 
@@ -22,6 +23,8 @@ const stages = [
 const STAGE_TIMEOUT_MS = 30 * 60 * 1000;
 const only = process.argv.slice(2);
 const summary = [];
+/** `stage: file: suite title` for every suite with skipped tests. */
+const skipped = [];
 let failed = false;
 for (const stage of stages) {
   if (only.length > 0 && !only.includes(stage.name)) continue;
@@ -32,7 +35,6 @@ for (const stage of stages) {
     [
       jest,
       `--roots=<rootDir>/${stage.dir}`,
-      '--passWithNoTests',
       '--json',
       `--outputFile=${resultsFile}`,
       ...stage.args,
@@ -53,6 +55,15 @@ for (const stage of stages) {
   if (existsSync(resultsFile)) {
     counts = JSON.parse(readFileSync(resultsFile, 'utf8'));
     rmSync(resultsFile, { force: true });
+    for (const file of counts.testResults ?? []) {
+      const titles = new Set(
+        file.assertionResults
+          .filter((test) => test.status === 'pending' || test.status === 'skipped')
+          .map((test) => test.ancestorTitles[0] ?? test.title),
+      );
+      for (const title of titles)
+        skipped.push(`${stage.name}: ${relative(root, file.name)}: ${title}`);
+    }
   }
   const hung = result.error?.code === 'ETIMEDOUT' || result.signal === 'SIGKILL';
   if (hung) {
@@ -71,5 +82,9 @@ for (const row of summary) {
   console.log(
     `${row.stage.padEnd(12)} ${String(row.numTotalTestSuites).padStart(6)}  ${String(row.numPassedTests).padStart(6)}  ${String(row.numFailedTests).padStart(6)}  ${String(row.numPendingTests).padStart(7)}  ${row.seconds.toFixed(1).padStart(7)}  ${row.ok ? 'ok' : 'FAILED'}`,
   );
+}
+if (skipped.length > 0) {
+  console.log(`\n!!! ${skipped.length} suite(s) skipped tests:`);
+  for (const line of skipped) console.log(`!!! SKIPPED ${line}`);
 }
 process.exit(failed ? 1 : 0);

@@ -21,6 +21,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -227,14 +228,43 @@ function findLibtorch() {
   return null;
 }
 
+// What identifies a libtorch build beyond its folder: its version file (the wheel's version.py, a
+// distribution's build-version) and its main library's size and time, so that a torch upgraded in
+// place (new requirements, same .venv path) rebuilds the addon instead of leaving it linked to
+// the old one.
+function torchIdentity(torchRoot) {
+  const parts = [torchRoot];
+  for (const name of ['version.py', 'build-version']) {
+    const path = join(torchRoot, name);
+    if (existsSync(path)) parts.push(name, readFileSync(path, 'utf8'));
+  }
+  const library = join(torchRoot, 'lib', 'libtorch_cpu.so');
+  if (existsSync(library)) parts.push(statSync(library).size, statSync(library).mtimeMs);
+  return parts;
+}
+
+// Node's own lookup: in a checkout cmake-js is in ./node_modules, in a project that installed
+// mentallam it is usually hoisted to the project's node_modules.
+function findCmakeJs() {
+  try {
+    const manifest = createRequire(join(root, 'package.json')).resolve('cmake-js/package.json');
+    const cmakeJs = join(dirname(manifest), 'bin', 'cmake-js');
+    if (existsSync(cmakeJs)) return cmakeJs;
+  } catch {
+    // Not installed: reported below.
+  }
+  throw new SetupError('cmake-js was not found in node_modules; run npm install first.');
+}
+
 function buildAddon(torch, jsonInclude) {
   const output = join(root, 'build', 'Release', 'mentallam.node');
   const inputs = [
     join(root, 'CMakeLists.txt'),
     ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
   ];
+  const torchParts = torchIdentity(torch.root);
   const hash = hashOf([
-    torch.root,
+    ...torchParts,
     jsonInclude,
     ...inputs.flatMap((path) => [path, readFileSync(path)]),
   ]);
@@ -245,13 +275,10 @@ function buildAddon(torch, jsonInclude) {
   requireTool('cmake', ['--version'], 'cmake (e.g. apt install cmake)');
   requireTool('g++', ['--version'], 'a C++20 compiler (e.g. apt install g++)');
   step('addon', `building with cmake-js against libtorch at ${torch.root} (${torch.source})`);
-  const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
-  if (!existsSync(cmakeJs)) {
-    throw new SetupError('cmake-js is missing from node_modules; run npm install first.');
-  }
+  const cmakeJs = findCmakeJs();
   // cmake-js only configures a fresh build folder: when the configure inputs changed (another
   // libtorch, another json include), drop the cache so they take effect.
-  const configureHash = hashOf([torch.root, jsonInclude]);
+  const configureHash = hashOf([...torchParts, jsonInclude]);
   if (!stampMatches('addon-configure', configureHash, join(root, 'build', 'CMakeCache.txt'))) {
     rmSync(join(root, 'build', 'CMakeCache.txt'), { force: true });
   }
@@ -314,6 +341,11 @@ function ensureModels() {
 
 function buildTypeScript() {
   const output = join(root, 'dist', 'index.js');
+  if (!existsSync(join(root, 'src'))) {
+    // The npm package ships dist/ and not its sources.
+    step('typescript', 'no src/ (an installed package): using the shipped dist/');
+    return;
+  }
   const inputs = [
     join(root, 'tsconfig.json'),
     join(root, 'tsconfig.build.json'),
@@ -328,9 +360,7 @@ function buildTypeScript() {
   }
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   if (!existsSync(tsc)) {
-    // Installed as a dependency of another project: dist/ ships in the package.
-    step('typescript', 'typescript not installed; using the shipped dist/');
-    return;
+    throw new SetupError('typescript is missing from node_modules; run npm install first.');
   }
   step('typescript', 'compiling src/ to dist/');
   const compiled = run(process.execPath, [tsc, '-p', 'tsconfig.build.json']);

@@ -1,5 +1,5 @@
 // Hydra-style configuration: compose configs/ from a defaults list, apply command-line overrides,
-// interpolate ${env:...}/${now:...}/${key}, validate against configs/schema.json, freeze.
+// interpolate ${env:...}/${now:...}/${key}, validate against the schema (schema.ts), freeze.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,28 +10,20 @@ import { interpolateTree } from './interpolate.js';
 import { applyOverride, parseOverride, type ParsedOverride } from './overrides.js';
 import { deepFreeze, isTree, type Tree } from './tree.js';
 import type { Config } from './types.js';
-import {
-  collectProblems,
-  loadSchema,
-  orderLikeSchema,
-  schemaPathIn,
-  validateConfigTree,
-} from './validate.js';
+import { collectProblems, orderLikeSchema, validateConfigTree } from './validate.js';
 
 export { ConfigError, describeValue } from './errors.js';
 export type { ConfigProblem } from './errors.js';
 export { parseOverride } from './overrides.js';
 export type { ParsedOverride } from './overrides.js';
 export type * from './types.js';
+export { ConfigSchema, doraTargetModules } from './schema.js';
 
 // src/config/index.ts and dist/config/index.js both sit two levels below the package root.
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The configs/ folder shipped with the package. */
 export const defaultConfigDir = join(packageRoot, 'configs');
-
-/** The JSON Schema every resolved config is checked against (always the packaged one). */
-export const configSchemaPath = schemaPathIn(defaultConfigDir);
 
 export interface LoadConfigOptions {
   /** Folder with config.yaml and the group folders; default the packaged configs/. */
@@ -114,12 +106,11 @@ export function loadConfigSync(options: LoadConfigOptions = {}): LoadedConfig {
   );
   // Schema problems are reported too, but not twice for a key an override already complained about.
   const reported = new Set(problems.map((p) => p.path));
-  for (const problem of collectProblems(tree, configSchemaPath))
+  for (const problem of collectProblems(tree))
     if (!reported.has(problem.path)) problems.push(problem);
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const { schema } = loadSchema(configSchemaPath);
-  const config = deepFreeze(orderLikeSchema(tree, schema) as Config);
+  const config = deepFreeze(orderLikeSchema(tree) as Config);
   return {
     config,
     overrides,
@@ -130,7 +121,7 @@ export function loadConfigSync(options: LoadConfigOptions = {}): LoadedConfig {
 /** Validates a config object made in code against the schema; returns it frozen. */
 export function validateConfig(value: unknown): Config {
   const copy = structuredClone(value);
-  return deepFreeze(validateConfigTree(copy, configSchemaPath));
+  return deepFreeze(validateConfigTree(copy));
 }
 
 /** Dotted keys to strings, for MLflow params: lists and mappings as JSON, null as 'null'. */

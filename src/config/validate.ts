@@ -1,20 +1,22 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, type ConfigProblem } from './errors.js';
+import { ConfigSchema } from './schema.js';
 import type { Config } from './types.js';
-import { getPath, isTree, type Tree } from './tree.js';
+import { isTree, type Tree } from './tree.js';
 
 type JsonSchema = Record<string, unknown>;
 
-let compiled: { schema: JsonSchema; validate: ValidateFunction } | undefined;
+let compiled: ValidateFunction<Config> | undefined;
 
-export function loadSchema(schemaPath: string): { schema: JsonSchema; validate: ValidateFunction } {
-  if (compiled) return compiled;
-  const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as JsonSchema;
+/** ajv's validator for ConfigSchema, compiled on first use. */
+function configValidator(): ValidateFunction<Config> {
   // allErrors: report every problem in one go; verbose: errors carry the offending data and schema.
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, allowUnionTypes: true });
-  compiled = { schema, validate: ajv.compile(schema) };
+  compiled ??= new Ajv({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    allowUnionTypes: true,
+  }).compile<Config>(ConfigSchema);
   return compiled;
 }
 
@@ -34,9 +36,20 @@ function listValues(values: unknown[]): string {
   return values.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ');
 }
 
-function toProblem(error: ErrorObject): ConfigProblem {
+function toProblem(error: ErrorObject): ConfigProblem | undefined {
   const path = dotted(error.instancePath);
   const params = error.params as Record<string, unknown>;
+  // A key that breaks `propertyNames`: ajv reports the key's own error (carrying propertyName)
+  // and then a summary one; the first says what was expected, the summary adds nothing.
+  if (error.propertyName !== undefined)
+    return {
+      path: join2(path, error.propertyName),
+      value: error.propertyName,
+      expected:
+        error.keyword === 'pattern'
+          ? `a key matching /${String(params.pattern)}/`
+          : `a valid key name (${error.message ?? error.keyword})`,
+    };
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
@@ -84,11 +97,7 @@ function toProblem(error: ErrorObject): ConfigProblem {
     case 'pattern':
       return { path, value: error.data, expected: `a string matching /${String(params.pattern)}/` };
     case 'propertyNames':
-      return {
-        path: join2(path, String(params.propertyName)),
-        value: error.data,
-        expected: 'a valid key name',
-      };
+      return undefined;
     default:
       return { path, value: error.data, expected: error.message ?? error.keyword };
   }
@@ -160,13 +169,14 @@ function crossChecks(config: Config): ConfigProblem[] {
 }
 
 /** Every schema problem, plus the cross-key checks once the shape is right. */
-export function collectProblems(tree: Tree, schemaPath: string): ConfigProblem[] {
-  const { validate } = loadSchema(schemaPath);
-  if (validate(tree)) return crossChecks(tree as unknown as Config);
+export function collectProblems(tree: Tree): ConfigProblem[] {
+  const validate = configValidator();
+  if (validate(tree)) return crossChecks(tree);
   const seen = new Set<string>();
   const problems: ConfigProblem[] = [];
   for (const error of validate.errors ?? []) {
     const problem = toProblem(error);
+    if (problem === undefined) continue;
     const id = `${problem.path}\u0000${problem.expected}`;
     if (seen.has(id)) continue;
     seen.add(id);
@@ -176,16 +186,19 @@ export function collectProblems(tree: Tree, schemaPath: string): ConfigProblem[]
 }
 
 /** Validates a config built in code (e.g. by the programmatic API); throws ConfigError. */
-export function validateConfigTree(tree: unknown, schemaPath: string): Config {
+export function validateConfigTree(tree: unknown): Config {
   if (!isTree(tree))
     throw new ConfigError([{ path: '(root)', value: tree, expected: 'a mapping' }]);
-  const problems = collectProblems(tree, schemaPath);
+  const problems = collectProblems(tree);
   if (problems.length > 0) throw new ConfigError(problems);
   return tree as unknown as Config;
 }
 
 /** Top-level and nested key order as the schema lists them, so printed configs read the same. */
-export function orderLikeSchema(value: unknown, schema: JsonSchema | undefined): unknown {
+export function orderLikeSchema(
+  value: unknown,
+  schema: JsonSchema | undefined = ConfigSchema,
+): unknown {
   if (!isTree(value)) return value;
   const properties = (schema?.properties as Record<string, JsonSchema> | undefined) ?? {};
   const out: Tree = {};
@@ -194,9 +207,3 @@ export function orderLikeSchema(value: unknown, schema: JsonSchema | undefined):
   for (const key of Object.keys(value)) if (!Object.hasOwn(out, key)) out[key] = value[key];
   return out;
 }
-
-export function schemaPathIn(dir: string): string {
-  return join(dir, 'schema.json');
-}
-
-export { getPath };

@@ -314,8 +314,9 @@ export interface SynthesizeReport {
 }
 
 /**
- * What `mentallam data synth` does: writes the files, loads them back through the real loader
- * (so the report describes exactly what training will see) and scores the keyword baseline.
+ * Writes the files, loads them back through the real loader (so the report describes exactly
+ * what training will see) and scores the keyword baseline. (`mentallam data synth` only writes
+ * the files and prints their paths and positives: it takes any --posts count.)
  */
 export async function synthesizeDataset(options: {
   outDir: string;

@@ -260,8 +260,9 @@ export async function loadClassifier(
 }
 
 /**
- * MLflow tracking as logging.mlflow configures it (URI, retry policy, local server), with the
- * local server's files under <cwd>/mlruns. `enabled` defaults to logging.mlflow.enabled; inference
+ * MLflow tracking as logging.mlflow configures it (URI, retry policy, local server: host, port,
+ * store and artifacts, relative paths from cwd), with the local server's lock and log files under
+ * <cwd>/mlruns. `enabled` defaults to logging.mlflow.enabled; inference
  * and the bench pass true when a model source or --log-mlflow needs MLflow anyway.
  */
 export function resolveConfiguredTracking(
@@ -276,6 +277,7 @@ export function resolveConfiguredTracking(
     logger: options.logger,
     ...(options.env ? { env: options.env } : {}),
     retryPolicy: camelCaseKeys(mlflow.retry),
-    localServer: { host: mlflow.local_server.host, port: mlflow.local_server.port },
+    cwd: options.cwd,
+    localServer: camelCaseKeys(mlflow.local_server),
   });
 }

@@ -405,8 +405,13 @@ export interface ResolveTrackingOptions {
   retryPolicy?: RetryPolicy;
   auth?: TrackingAuth;
   tls?: TrackingTls;
-  /** Local server settings (port, artifacts destination, binary, timeouts). */
-  localServer?: Partial<Omit<LocalServerOptions, 'workDir' | 'backendStoreUri' | 'logger'>>;
+  /**
+   * Local server settings (host, port, binary, timeouts; the store used when no tracking URI is
+   * given, and the artifacts destination, whose relative paths are taken from `cwd`).
+   */
+  localServer?: Partial<Omit<LocalServerOptions, 'workDir' | 'logger'>>;
+  /** Base of relative store and artifact paths; default the process's working directory. */
+  cwd?: string;
 }
 
 export interface ResolvedTracking {
@@ -419,16 +424,14 @@ export interface ResolvedTracking {
 }
 
 /** sqlite:/// or file: URIs made absolute, so the server (started in workDir) finds the same store. */
-function absoluteStoreUri(uri: string): string {
+function absoluteStoreUri(uri: string, base: string): string {
   if (uri.startsWith('sqlite:///')) {
     const path = uri.slice('sqlite:///'.length);
-    return path.startsWith('/') ? uri : `sqlite:///${resolve(path)}`;
+    return path.startsWith('/') ? uri : `sqlite:///${resolve(base, path)}`;
   }
   if (uri.startsWith('file:')) {
     const path = uri.replace(/^file:(\/\/)?/, '');
-    return isAbsolute(path)
-      ? pathToFileURL(path).toString()
-      : pathToFileURL(resolve(path)).toString();
+    return pathToFileURL(resolve(base, path)).toString();
   }
   return uri;
 }
@@ -460,14 +463,24 @@ export async function resolveTracking(
     throw new Error(
       `Unsupported MLflow tracking URI '${redactUri(rawUri)}': expected http(s)://, sqlite:/// or file:`,
     );
+  const base = options.cwd ?? process.cwd();
+  // A sqlite:/file: tracking URI names the store; without one, the local server's own setting.
+  const storeUri = rawUri ?? options.localServer?.backendStoreUri;
   const backendStoreUri =
-    rawUri === undefined
+    storeUri === undefined
       ? undefined
-      : absoluteStoreUri(isAbsolute(rawUri) ? pathToFileURL(rawUri).toString() : rawUri);
+      : absoluteStoreUri(
+          isAbsolute(storeUri) ? pathToFileURL(storeUri).toString() : storeUri,
+          base,
+        );
+  const artifactsDestination = options.localServer?.artifactsDestination;
   const server = await startLocalServer({
     ...options.localServer,
     workDir: options.workDir,
     ...(backendStoreUri === undefined ? {} : { backendStoreUri }),
+    ...(artifactsDestination === undefined
+      ? {}
+      : { artifactsDestination: resolve(base, artifactsDestination) }),
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
   const client = new MlflowClient({ ...clientOptions, trackingUri: server.uri });

@@ -1,7 +1,8 @@
 /**
  * report.html in a real headless Chromium with the network cut off: it must render (non-blank
  * screenshot, the four SVG plots laid out with a size) and request nothing but itself.
- * Skipped, saying why, when no Chromium is installed (CHROMIUM_PATH overrides /usr/bin/chromium).
+ * Needs Chromium (CHROMIUM_PATH overrides /usr/bin/chromium; CI installs Debian's): without it the
+ * suite fails on CI and is skipped loudly elsewhere.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,23 +12,22 @@ import { PNG } from './png.js';
 import { aggregate } from '../../../src/aggregate/index.js';
 import { createLogger } from '../../../src/infra/index.js';
 import { tempDir, writeFixtureRun } from '../../unit/aggregate/fixtures.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(chromiumPath);
-if (!haveChromium)
-  console.warn(
-    `SKIPPED report.html browser test: no Chromium at ${chromiumPath} (apt-get install -y chromium, or set CHROMIUM_PATH)`,
-  );
-const maybe = haveChromium ? test : test.skip;
-
-let browser: Browser | undefined;
-afterAll(async () => {
-  await browser?.close();
+const describeWithChromium = describeWithTool({
+  tool: `Chromium at ${chromiumPath}`,
+  available: existsSync(chromiumPath),
+  install: 'apt-get install -y chromium, or set CHROMIUM_PATH',
 });
 
-maybe(
-  'report.html renders offline in headless Chromium: SVG plots, non-blank, no network request',
-  async () => {
+describeWithChromium('report.html in headless Chromium', () => {
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  test('report.html renders offline in headless Chromium: SVG plots, non-blank, no network request', async () => {
     const dir = await writeFixtureRun(join(tempDir('report'), 'run'));
     const result = await aggregate({
       run: dir,
@@ -98,6 +98,5 @@ maybe(
     expect(failed).toEqual([]);
     expect(consoleErrors).toEqual([]);
     console.info(`report screenshot: ${screenshotPath}`);
-  },
-  120_000,
-);
+  }, 120_000);
+});

@@ -11,6 +11,7 @@ import {
   type LocalServer,
 } from '../../../src/tracking/index.js';
 import { mlflowBin, pythonBin, serverStartTimeoutMs, tempDir, uniqueName } from './helpers.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 // MLflow's basic-auth app needs Flask-WTF (`mlflow[auth]`); without it the server refuses to start.
 const hasAuthExtra = (() => {
@@ -21,9 +22,11 @@ const hasAuthExtra = (() => {
     return false;
   }
 })();
-const describeAuth = hasAuthExtra ? describe : describe.skip;
-if (!hasAuthExtra)
-  process.stdout.write('[skip] basic-auth tests: Flask-WTF is not installed in .venv\n');
+const describeAuth = describeWithTool({
+  tool: 'Flask-WTF in .venv',
+  available: hasAuthExtra,
+  install: 'it is in requirements/runtime.txt: npm run setup',
+});
 
 const password = 'password1234-Secret';
 const work = tempDir('auth');

@@ -10,10 +10,15 @@ import {
   stratifiedGroupKFold,
   SYMPTOMS,
 } from '../../../src/data/index.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 const python = resolve('.venv/bin/python');
 const oracle = resolve('test/parity/data/sklearn_oracle.py');
-const describeIfPython = existsSync(python) ? describe : describe.skip;
+const describeIfPython = describeWithTool({
+  tool: 'the .venv Python oracles',
+  available: existsSync(python),
+  install: 'npm run setup',
+});
 
 interface SgkfCase {
   y: number[] | string[];

@@ -1,12 +1,10 @@
 // Token ids from the npm binding (through loadTokenizer) must equal Python `tokenizers` and
 // transformers' LlamaTokenizer on the tiny tokenizer trained on the synthetic corpus, for
-// sample-like posts and awkward unicode. The Python oracle runs in the test.
+// Reddit-like posts and awkward unicode. The Python oracle runs in the test.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-
-import { parse } from 'csv-parse/sync';
 
 import {
   cleanText,
@@ -14,11 +12,28 @@ import {
   loadTokenizer,
   trainTinyTokenizer,
 } from '../../../src/data/index.js';
+import { describeWithTool } from '../../describeWithTool.js';
 
 const python = resolve('.venv/bin/python');
 const oracle = resolve('test/parity/data/tokenizer_oracle.py');
-const samplePosts = resolve('../shared/data/redsm5-sample/redsm5_posts.csv');
-const describeIfPython = existsSync(python) ? describe : describe.skip;
+const describeIfPython = describeWithTool({
+  tool: 'the .venv Python oracles',
+  available: existsSync(python),
+  install: 'npm run setup',
+});
+
+// Posts in the shape of Reddit's (markdown, links, HTML entities, edits, long runs of text),
+// written for this test.
+const REDDIT_LIKE = [
+  "Throwaway because my friends know my main.\n\nI haven't slept more than 3-4 hrs a night since **March**. " +
+    'I lie there and my brain just replays every mistake I ever made. Edit: thanks for the replies &amp; the kind DMs.',
+  'TL;DR: lost 10kg without trying, food tastes like cardboard, nothing is fun anymore. Is this normal??',
+  '> you should just go outside more\n\nI *do* go outside. It does nothing. [link](https://example.org/a_b?c=1&d=2)',
+  "idk why im posting this. i feel like a burden to everyone and they'd be better off w/o me. r/depression",
+  "Update #2 (2 weeks later): still exhausted ALL the time, can't focus at work, my boss noticed... " +
+    '- moving slower\n- forgetting things\n- crying in the car park',
+  'Anyone else feel NOTHING?? not sad not happy just... nothing. ¯\\_(ツ)_/¯',
+];
 
 const TRICKY = [
   'I feel tired 😭😭😭 and my cat 🐈‍⬛ is the only one who gets it 👩‍👩‍👧',
@@ -58,16 +73,9 @@ describeIfPython('tokenizer parity with Python tokenizers and transformers', () 
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('gives identical ids on synthetic posts, sample-like posts and tricky unicode', async () => {
+  it('gives identical ids on synthetic posts, Reddit-like posts and tricky unicode', async () => {
     const synthetic = generateSyntheticDataset({ seed: 5, nPosts: 25 }).posts.map((p) => p.text);
-    const sample = existsSync(samplePosts)
-      ? (
-          parse(readFileSync(samplePosts, 'utf8'), { columns: true, bom: true }) as {
-            text: string;
-          }[]
-        ).map((r) => r.text)
-      : [];
-    const raw = [...synthetic, ...sample, ...TRICKY];
+    const raw = [...synthetic, ...REDDIT_LIKE, ...TRICKY];
     // Both the raw strings and what the loader would make of them.
     const texts = [...raw, ...raw.map(cleanText)];
     const run = spawnSync(python, [oracle], {

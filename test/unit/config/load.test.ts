@@ -132,7 +132,10 @@ describe('experiment=mentallama-redsm5', () => {
       now,
     });
     expect(config.training.max_epochs).toBe(1);
+    expect(config.training.max_steps).toBe(20);
     expect(config.training.folds).toEqual([0]);
+    // After the experiment in the defaults list: its 512-token prompts shrink too.
+    expect(config.data.prompt.max_length).toBe(128);
     expect(config.logging.mlflow.enabled).toBe(false);
     expect(config.data.name).toBe('redsm5');
   });

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -11,7 +11,6 @@ import {
 } from '../../../src/data/index.js';
 
 const criteriaPath = resolve('data/dsm5/criteria.json');
-const sampleDir = resolve('../shared/data/redsm5-sample');
 
 let dir: string;
 beforeEach(() => {
@@ -252,18 +251,33 @@ describe('loadRedsm5 with a pair-level CSV', () => {
   });
 });
 
-const describeSample = existsSync(sampleDir) ? describe : describe.skip;
-describeSample('loadRedsm5 on the public ReDSM5 sample (../shared)', () => {
-  it('reads 17 posts and 153 pairs with a count override', () => {
-    expect(() => loadRedsm5({ dir: sampleDir, criteriaPath })).toThrow(
-      /expected 1484 posts, found 17/,
+describe("loadRedsm5 on a sample-sized data set in ReDSM5's layout", () => {
+  // 17 posts and 25 annotation rows (several per post, the symptoms cycling), written here.
+  function writeSample(): void {
+    const posts = Array.from({ length: 17 }, (_, i) => `s_${100 + i}_${i % 4}`);
+    write(
+      'redsm5_posts.csv',
+      `post_id,text\n${posts.map((id, i) => `${id},"Post ${i}, in its own words: day ${i} of feeling low."`).join('\n')}\n`,
     );
-    const ds = loadRedsm5({ dir: sampleDir, criteriaPath, countOverrideReason: 'public sample' });
+    const rows = Array.from({ length: 25 }, (_, i) => {
+      const post = posts[i % posts.length]!;
+      return `${post},${post}_${i},"sentence ${i}",${SYMPTOMS[i % SYMPTOMS.length]},${i % 3 === 0 ? 0 : 1},"why ${i}"`;
+    });
+    write(
+      'redsm5_annotations.csv',
+      `post_id,sentence_id,sentence_text,DSM5_symptom,status,explanation\n${rows.join('\n')}\n`,
+    );
+  }
+
+  it('reads 17 posts and 153 pairs with a count override that does not change the hash', () => {
+    writeSample();
+    expect(() => loadRedsm5({ dir, criteriaPath })).toThrow(/expected 1484 posts, found 17/);
+    const ds = loadRedsm5({ dir, criteriaPath, countOverrideReason: 'public sample' });
     expect(ds.posts).toHaveLength(17);
     expect(ds.pairs).toHaveLength(153);
     expect(ds.manifest.counts.annotationRows).toBe(25);
     expect(ds.manifest.countOverrideReason).toBe('public sample');
-    const again = loadRedsm5({ dir: sampleDir, criteriaPath, countOverrideReason: 'other reason' });
+    const again = loadRedsm5({ dir, criteriaPath, countOverrideReason: 'other reason' });
     expect(again.hash).toBe(ds.hash);
   });
 });
