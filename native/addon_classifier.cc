@@ -151,24 +151,16 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(
         env, "NativeClassifier",
-        {InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::Load>>("load"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::TrainStep>>("trainStep"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::PredictLogits>>(
-             "predictLogits"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::PredictProba>>(
-             "predictProba"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::Gradients>>("gradients"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::SaveAdapter>>(
-             "saveAdapter"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::LoadAdapter>>(
-             "loadAdapter"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::ResetAdapter>>(
-             "resetAdapter"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::DiscardGradients>>(
-             "discardGradients"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::Merge>>("merge"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::Info>>("info"),
-         InstanceMethod<&ClassifierWrap::GuardedMethod<&ClassifierWrap::Dispose>>("dispose")});
+        {Bind<&ClassifierWrap::Load>("load"), Bind<&ClassifierWrap::TrainStep>("trainStep"),
+         Bind<&ClassifierWrap::PredictLogits>("predictLogits"),
+         Bind<&ClassifierWrap::PredictProba>("predictProba"),
+         Bind<&ClassifierWrap::Gradients>("gradients"),
+         Bind<&ClassifierWrap::SaveAdapter>("saveAdapter"),
+         Bind<&ClassifierWrap::LoadAdapter>("loadAdapter"),
+         Bind<&ClassifierWrap::ResetAdapter>("resetAdapter"),
+         Bind<&ClassifierWrap::DiscardGradients>("discardGradients"),
+         Bind<&ClassifierWrap::Merge>("merge"), Bind<&ClassifierWrap::Info>("info"),
+         Bind<&ClassifierWrap::Dispose>("dispose")});
   }
 
   explicit ClassifierWrap(const Napi::CallbackInfo& info)
@@ -177,13 +169,20 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
  private:
   using Method = Napi::Value (ClassifierWrap::*)(const Napi::CallbackInfo&);
 
+  // A method as a JS method whose C++ exceptions leave as JS errors with a code.
   template <Method M>
   Napi::Value GuardedMethod(const Napi::CallbackInfo& info) {
     return Guard(info.Env(), [this, &info] { return (this->*M)(info); });
   }
 
-  // Throws unless the instance is in a state to run `op`.
-  void CheckState(const std::string& op, bool need_model) const {
+  template <Method M>
+  static PropertyDescriptor Bind(const char* name) {
+    return InstanceMethod<&ClassifierWrap::GuardedMethod<M>>(name);
+  }
+
+  // Throws unless the instance is in a state to run an operation (which needs a loaded model,
+  // or for load, none yet).
+  void CheckState(bool need_model) const {
     if (state_->disposed) throw UserError("Classifier is disposed");
     if (state_->busy) throw UserError("Classifier is busy with " + state_->busy_with);
     if (need_model && !state_->model) throw UserError("Classifier is not loaded");
@@ -192,7 +191,7 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
 
   // CheckState, then marks the instance busy with `op`.
   std::shared_ptr<Classifier> Claim(const std::string& op, bool need_model = true) {
-    CheckState(op, need_model);
+    CheckState(need_model);
     state_->busy = true;
     state_->busy_with = op;
     return state_->model;
@@ -325,7 +324,7 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
-    CheckState("info", /*need_model=*/true);
+    CheckState(/*need_model=*/true);
     return FromClassifierInfo(info.Env(), state_->model->Info());
   }
 
