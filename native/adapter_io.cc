@@ -1,15 +1,16 @@
 #include "adapter_io.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
+#include "atomic_file.h"
 #include "errors.h"
-#include "json.h"
+#include "json_parse.h"
+#include "llama_weights.h"
 #include "safetensors.h"
 
 namespace mentallam {
@@ -17,72 +18,48 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(path + ": cannot open (" + std::strerror(errno) + ")");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void WriteTextAtomically(const std::string& path, const std::string& text) {
-  std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw UserError(temp + ": cannot write (" + std::strerror(errno) + ")");
-    out << text;
-    if (!out.flush()) throw UserError(temp + ": write failed");
-  }
-  std::error_code error;
-  fs::rename(temp, path, error);
-  if (error) throw UserError(path + ": cannot rename into place: " + error.message());
-}
-
 std::string FullModuleName(int64_t layer, const std::string& module) {
   return "model.layers." + std::to_string(layer) + "." + module;
+}
+
+// A number as peft writes it: r and an integral alpha as ints (LoraConfig declares them int).
+Json PeftNumber(double value) {
+  return value == std::floor(value) && std::fabs(value) < 9e15 ? Json(static_cast<int64_t>(value))
+                                                               : Json(value);
 }
 
 // adapter_config.json as peft writes it: sorted keys, two-space indent.
 std::string AdapterConfigJson(const DoraOptions& dora, const std::string& base_model_path) {
   std::vector<std::string> targets = dora.target_modules;
   std::sort(targets.begin(), targets.end());
-  std::string list;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    list += (i ? ", " : "") + JsonQuote(targets[i]);
-  }
-  std::vector<std::pair<std::string, std::string>> fields = {
-      {"alpha_pattern", "{}"},
-      {"base_model_name_or_path", JsonQuote(base_model_path)},
-      {"bias", "\"none\""},
-      {"exclude_modules", "null"},
-      {"fan_in_fan_out", "false"},
-      {"inference_mode", "true"},
-      {"init_lora_weights", "true"},
-      {"layer_replication", "null"},
-      {"layers_pattern", "null"},
-      {"layers_to_transform", "null"},
-      {"loftq_config", "{}"},
-      {"lora_alpha", JsonNumber(dora.alpha)},
-      {"lora_bias", "false"},
-      {"lora_dropout", JsonNumber(dora.dropout)},
-      {"megatron_config", "null"},
-      {"megatron_core", "\"megatron.core\""},
-      {"modules_to_save", "[\"classifier\", \"score\"]"},
-      {"peft_type", "\"LORA\""},
-      {"r", JsonNumber(static_cast<double>(dora.r))},
-      {"rank_pattern", "{}"},
-      {"revision", "null"},
-      {"target_modules", "[" + list + "]"},
-      {"task_type", "\"SEQ_CLS\""},
-      {"use_dora", "true"},
-      {"use_rslora", dora.use_rslora ? "true" : "false"},
+  Json config = {
+      {"alpha_pattern", Json::object()},
+      {"base_model_name_or_path", base_model_path},
+      {"bias", "none"},
+      {"exclude_modules", nullptr},
+      {"fan_in_fan_out", false},
+      {"inference_mode", true},
+      {"init_lora_weights", true},
+      {"layer_replication", nullptr},
+      {"layers_pattern", nullptr},
+      {"layers_to_transform", nullptr},
+      {"loftq_config", Json::object()},
+      {"lora_alpha", PeftNumber(dora.alpha)},
+      {"lora_bias", false},
+      {"lora_dropout", dora.dropout},
+      {"megatron_config", nullptr},
+      {"megatron_core", "megatron.core"},
+      {"modules_to_save", Json::array({"classifier", "score"})},
+      {"peft_type", "LORA"},
+      {"r", dora.r},
+      {"rank_pattern", Json::object()},
+      {"revision", nullptr},
+      {"target_modules", targets},
+      {"task_type", "SEQ_CLS"},
+      {"use_dora", true},
+      {"use_rslora", dora.use_rslora},
   };
-  std::string out = "{\n";
-  for (size_t i = 0; i < fields.size(); ++i) {
-    out += "  " + JsonQuote(fields[i].first) + ": " + fields[i].second;
-    out += i + 1 < fields.size() ? ",\n" : "\n";
-  }
-  return out + "}\n";
+  return config.dump(2) + "\n";
 }
 
 // Reads the parts of adapter_config.json this model supports; anything else is a UserError.
@@ -93,53 +70,74 @@ struct AdapterConfig {
 };
 
 AdapterConfig ParseAdapterConfig(const std::string& path) {
-  auto json = ParseJson(ReadText(path), path);
-  if (!json.IsObject()) throw UserError(path + ": expected a JSON object");
+  Json json = ReadJsonFile(path);
+  if (!json.is_object()) throw UserError(path + ": expected a JSON object");
   auto fail = [&](const std::string& what) { throw UserError(path + ": " + what); };
-  auto get = [&](const char* key) { return json.Find(key); };
+  auto get = [&](const char* key) -> const Json* {
+    auto it = json.find(key);
+    return it == json.end() ? nullptr : &*it;
+  };
   auto peft_type = get("peft_type");
-  if (!peft_type || !peft_type->IsString() || peft_type->AsString() != "LORA") {
+  if (!peft_type || !peft_type->is_string() || peft_type->get<std::string>() != "LORA") {
     fail("peft_type must be \"LORA\" (a DoRA adapter)");
   }
   auto use_dora = get("use_dora");
-  if (!use_dora || !use_dora->IsBool() || !use_dora->AsBool()) {
+  if (!use_dora || !use_dora->is_boolean() || !use_dora->get<bool>()) {
     fail("use_dora must be true: plain LoRA adapters are not supported");
   }
   AdapterConfig config;
   auto r = get("r");
-  if (!r || !r->IsInteger() || r->AsInt64() < 1) fail("r must be a positive integer");
-  config.dora.r = r->AsInt64();
+  std::optional<int64_t> rank = r ? JsonInt64(*r) : std::nullopt;
+  if (!rank || *rank < 1) fail("r must be a positive integer");
+  config.dora.r = *rank;
   auto alpha = get("lora_alpha");
-  config.dora.alpha = alpha && alpha->IsNumber() ? alpha->AsDouble() : 8.0;
+  config.dora.alpha = alpha && alpha->is_number() ? alpha->get<double>() : 8.0;
   auto dropout = get("lora_dropout");
-  config.dora.dropout = dropout && dropout->IsNumber() ? dropout->AsDouble() : 0.0;
+  config.dora.dropout = dropout && dropout->is_number() ? dropout->get<double>() : 0.0;
   auto rslora = get("use_rslora");
-  config.dora.use_rslora = rslora && rslora->IsBool() && rslora->AsBool();
+  config.dora.use_rslora = rslora && rslora->is_boolean() && rslora->get<bool>();
   for (const char* key : {"rank_pattern", "alpha_pattern"}) {
     auto value = get(key);
-    if (value && value->IsObject() && !value->Members().empty()) {
+    if (value && value->is_object() && !value->empty()) {
       fail(std::string(key) + " is not supported (one r and alpha for every module)");
     }
   }
   auto layers = get("layers_to_transform");
-  if (layers && !layers->IsNull()) fail("layers_to_transform is not supported");
+  if (layers && !layers->is_null()) fail("layers_to_transform is not supported");
   auto bias = get("bias");
-  if (bias && bias->IsString() && bias->AsString() != "none") fail("bias must be \"none\"");
+  if (bias && bias->is_string() && bias->get<std::string>() != "none") {
+    fail("bias must be \"none\"");
+  }
   auto targets = get("target_modules");
-  if (!targets || targets->IsNull()) fail("target_modules is missing");
+  if (!targets || targets->is_null()) fail("target_modules is missing");
   config.dora.target_modules.clear();
-  if (targets->IsString()) {
+  if (targets->is_string()) {
     config.regex = true;
-    config.pattern = targets->AsString();
-  } else if (targets->IsArray()) {
-    for (const auto& item : targets->Items()) {
-      if (!item.IsString()) fail("target_modules must hold strings");
-      config.dora.target_modules.push_back(item.AsString());
+    config.pattern = targets->get<std::string>();
+  } else if (targets->is_array()) {
+    for (const auto& item : *targets) {
+      if (!item.is_string()) fail("target_modules must hold strings");
+      config.dora.target_modules.push_back(item.get<std::string>());
     }
   } else {
     fail("target_modules must be a list or a regular expression");
   }
   return config;
+}
+
+// The optimizer step count in optimizer.safetensors' metadata.
+int64_t ParseStep(const std::string& text, const std::string& path) {
+  std::size_t used = 0;
+  int64_t step = -1;
+  try {
+    step = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || step < 0) {
+    throw UserError(path + ": metadata step '" + text + "' is not a non-negative integer");
+  }
+  return step;
 }
 
 }  // namespace
@@ -191,7 +189,7 @@ void SaveAdapter(const std::string& dir, const LlamaModel& model, const DoraOpti
   add(kPeftScoreKey, const_cast<LlamaModel&>(model).Score());
   WriteSafetensors((fs::path(dir) / "adapter_model.safetensors").string(), tensors,
                    {{"format", "pt"}});
-  WriteTextAtomically((fs::path(dir) / "adapter_config.json").string(),
+  WriteFileAtomically((fs::path(dir) / "adapter_config.json").string(),
                       AdapterConfigJson(dora, base_model_path));
   auto optimizer_path = (fs::path(dir) / "optimizer.safetensors").string();
   if (optimizer && optimizer->StepCount() > 0) {
@@ -246,10 +244,10 @@ DoraOptions LoadAdapter(const std::string& dir, LlamaModel& model, AdamW* optimi
                 reader.Load(PeftAdapterKey(i, name, "lora_B.weight"), torch::kFloat32),
                 reader.Load(PeftAdapterKey(i, name, "lora_magnitude_vector"), torch::kFloat32)};
       auto key = PeftAdapterKey(i, name, "lora_A.weight");
-      CheckShape(weights_path, key, p.a, {config.dora.r, linear->InFeatures()});
-      CheckShape(weights_path, PeftAdapterKey(i, name, "lora_B.weight"), p.b,
+      CheckShape(weights_path, key, p.a.sizes(), {config.dora.r, linear->InFeatures()});
+      CheckShape(weights_path, PeftAdapterKey(i, name, "lora_B.weight"), p.b.sizes(),
                  {linear->OutFeatures(), config.dora.r});
-      CheckShape(weights_path, PeftAdapterKey(i, name, "lora_magnitude_vector"), p.m,
+      CheckShape(weights_path, PeftAdapterKey(i, name, "lora_magnitude_vector"), p.m.sizes(),
                  {linear->OutFeatures()});
       pending.push_back(p);
     }
@@ -259,7 +257,7 @@ DoraOptions LoadAdapter(const std::string& dir, LlamaModel& model, AdamW* optimi
   torch::Tensor score;
   if (reader.Has(kPeftScoreKey)) {
     score = reader.Load(kPeftScoreKey, torch::kFloat32);
-    CheckShape(weights_path, kPeftScoreKey, score, model.Score().sizes());
+    CheckShape(weights_path, kPeftScoreKey, score.sizes(), model.Score().sizes());
   }
   for (auto* linear : untargeted) linear->RemoveAdapter();
   auto device = model.Device();
@@ -279,7 +277,7 @@ DoraOptions LoadAdapter(const std::string& dir, LlamaModel& model, AdamW* optimi
       auto state = SafetensorsReader::Open(optimizer_path);
       auto step = state.Metadata().find("step");
       if (step == state.Metadata().end()) throw UserError(optimizer_path + ": no step in metadata");
-      int64_t steps = std::stoll(step->second);
+      int64_t steps = ParseStep(step->second, optimizer_path);
       for (const auto& name : state.Names()) {
         const std::string suffix = ".exp_avg";
         if (name.size() <= suffix.size() ||
@@ -292,8 +290,8 @@ DoraOptions LoadAdapter(const std::string& dir, LlamaModel& model, AdamW* optimi
         AdamW::State s{state.Load(name, torch::kFloat32).to(device),
                        state.Load(key + ".exp_avg_sq", torch::kFloat32).to(device)};
         auto shape = reader.Entry(key).shape;
-        CheckShape(optimizer_path, name, s.exp_avg, shape);
-        CheckShape(optimizer_path, key + ".exp_avg_sq", s.exp_avg_sq, shape);
+        CheckShape(optimizer_path, name, s.exp_avg.sizes(), shape);
+        CheckShape(optimizer_path, key + ".exp_avg_sq", s.exp_avg_sq.sizes(), shape);
         optimizer->States()[key] = s;
       }
       optimizer->SetStepCount(steps);

@@ -1,19 +1,21 @@
 // Runs a C++ computation off the JS thread and settles a JS Promise with its result. A libuv
 // worker hands the computation to the compute thread (compute_thread.h) and waits for it.
 // Any exception (c10::Error, std::exception, anything) becomes a rejected Promise with a
-// one-line message, never a crash. Values the computation reads from JS (typed arrays) must be
-// pinned with Keep() so the garbage collector cannot free them while the worker runs.
+// one-line message and the error's `code` (js_values.h ToJsError), never a crash. Values the
+// computation reads from JS (typed arrays) must be pinned with Keep() so the garbage collector
+// cannot free them while the worker runs.
 #pragma once
 
 #include <napi.h>
 
+#include <exception>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "compute_thread.h"
 #include "device.h"
-#include "errors.h"
+#include "js_values.h"
 
 namespace mentallam {
 
@@ -40,10 +42,10 @@ class AsyncTask : public Napi::AsyncWorker {
         ApplyNumThreads();
         result_ = compute_();
       });
-    } catch (const std::exception& error) {
-      SetError(MessageOf(error));
     } catch (...) {
-      SetError("unknown native error");
+      // Kept whole, so OnError can give the JS error its type and code.
+      error_ = std::current_exception();
+      SetError("native error");
     }
   }
 
@@ -53,18 +55,19 @@ class AsyncTask : public Napi::AsyncWorker {
       deferred_.Resolve(convert_(env, result_));
     } catch (const Napi::Error& error) {
       deferred_.Reject(error.Value());
-    } catch (const std::exception& error) {
-      deferred_.Reject(Napi::Error::New(env, MessageOf(error)).Value());
+    } catch (...) {
+      deferred_.Reject(ToJsError(env, std::current_exception()).Value());
     }
   }
 
-  void OnError(const Napi::Error& error) override { deferred_.Reject(error.Value()); }
+  void OnError(const Napi::Error&) override { deferred_.Reject(ToJsError(Env(), error_).Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
   Compute compute_;
   Convert convert_;
   Result result_{};
+  std::exception_ptr error_;
   std::vector<Napi::ObjectReference> pinned_;
 };
 

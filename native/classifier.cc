@@ -9,7 +9,6 @@
 #include "adapter_io.h"
 #include "device.h"
 #include "errors.h"
-#include "safetensors.h"
 
 namespace mentallam {
 namespace fs = std::filesystem;
@@ -273,47 +272,6 @@ ClassifierInfo Classifier::Info() const {
   int64_t elem = model_.Dtype() == torch::kFloat32 ? 4 : 2;
   info.parameter_bytes = info.base_parameters * elem + trainable * 4;
   return info;
-}
-
-void CreateRandomWeights(const std::string& dir, uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  auto config = LoadLlamaConfig(dir);
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  double std = config.initializer_range;
-  std::vector<std::pair<std::string, torch::Tensor>> tensors;
-  auto normal = [&](const std::string& name, std::vector<int64_t> shape) {
-    auto t = torch::empty(shape, torch::kFloat32);
-    t.normal_(0, std, gen);
-    tensors.emplace_back(name, t);
-    return t;
-  };
-  auto ones = [&](const std::string& name, int64_t n) {
-    tensors.emplace_back(name, torch::ones({n}, torch::kFloat32));
-  };
-  int64_t h = config.hidden_size, inter = config.intermediate_size;
-  int64_t q_out = config.num_attention_heads * config.head_dim;
-  int64_t kv_out = config.num_key_value_heads * config.head_dim;
-  auto embed = normal("model.embed_tokens.weight", {config.vocab_size, h});
-  if (config.pad_token_id) embed[*config.pad_token_id].zero_();
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    std::string p = "model.layers." + std::to_string(i) + ".";
-    ones(p + "input_layernorm.weight", h);
-    ones(p + "post_attention_layernorm.weight", h);
-    auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
-      normal(p + name + ".weight", {out, in});
-      if (bias) tensors.emplace_back(p + name + ".bias", torch::zeros({out}, torch::kFloat32));
-    };
-    linear("self_attn.q_proj", q_out, h, config.attention_bias);
-    linear("self_attn.k_proj", kv_out, h, config.attention_bias);
-    linear("self_attn.v_proj", kv_out, h, config.attention_bias);
-    linear("self_attn.o_proj", h, q_out, config.attention_bias);
-    linear("mlp.gate_proj", inter, h, config.mlp_bias);
-    linear("mlp.up_proj", inter, h, config.mlp_bias);
-    linear("mlp.down_proj", h, inter, config.mlp_bias);
-  }
-  ones("model.norm.weight", h);
-  normal("score.weight", {config.num_labels, h});
-  WriteSafetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
 }
 
 void ManualSeed(uint64_t seed) { torch::manual_seed(seed); }

@@ -95,11 +95,6 @@ class Classifier {
   bool merged_ = false;
 };
 
-// Writes <dir>/model.safetensors with random weights for the config in <dir>/config.json, drawn
-// as transformers initialises a Llama (normal(0, initializer_range) for Linears and embeddings,
-// the pad row zero, norms one), from `seed`.
-void CreateRandomWeights(const std::string& dir, uint64_t seed);
-
 // Seeds libtorch's global generators (dropout masks).
 void ManualSeed(uint64_t seed);
 

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -101,10 +102,10 @@ class CachingCpuAllocator final : public c10::Allocator {
       ReleaseCached();
       data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (data == MAP_FAILED) {
-        // The same message as libtorch's allocator, so callers' out-of-memory handling applies.
-        TORCH_CHECK_WITH(OutOfMemoryError, false,
-                         "DefaultCPUAllocator: can't allocate memory: ", "you tried to allocate ",
-                         size, " bytes. Error code 12 (", std::strerror(ENOMEM), ")");
+        // libtorch's own out-of-memory type: the binding reports it as ERR_NATIVE_OOM.
+        int error = errno;
+        TORCH_CHECK_WITH(OutOfMemoryError, false, "CPU out of memory: cannot map ", size,
+                         " bytes for a tensor (", std::strerror(error), ")");
       }
     }
     std::lock_guard<std::mutex> lock(mutex_);

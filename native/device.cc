@@ -45,8 +45,16 @@ torch::Device ParseDevice(const std::string& name) {
       throw UserError("device '" + name +
                       "' was requested, but no CUDA device is available on this machine");
     }
-    const int64_t index = name == "cuda" ? 0 : std::stoll(name.substr(5));
-    if (index < 0 || index >= static_cast<int64_t>(torch::cuda::device_count())) {
+    int64_t index = 0;
+    if (name != "cuda") {
+      std::string digits = name.substr(5);
+      if (digits.empty() || digits.size() > 4 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        throw UserError("unknown device '" + name + "': expected 'cpu', 'cuda' or 'cuda:N'");
+      }
+      index = std::stoll(digits);
+    }
+    if (index >= static_cast<int64_t>(torch::cuda::device_count())) {
       throw UserError("device '" + name + "' does not exist: " +
                       std::to_string(torch::cuda::device_count()) + " CUDA device(s) visible");
     }

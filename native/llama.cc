@@ -5,20 +5,25 @@
 
 #include "checkpointing.h"
 #include "errors.h"
+#include "llama_weights.h"
 #include "safetensors.h"
 
 namespace mentallam {
 
 std::vector<std::pair<std::string, DoraLinear*>> DecoderLayer::Linears() {
-  return {{"self_attn.q_proj", &q}, {"self_attn.k_proj", &k}, {"self_attn.v_proj", &v},
-          {"self_attn.o_proj", &o}, {"mlp.gate_proj", &gate}, {"mlp.up_proj", &up},
-          {"mlp.down_proj", &down}};
+  std::vector<std::pair<std::string, DoraLinear*>> out;
+  for (const LayerModule& module : DecoderLayerModules()) {
+    if (module.linear) out.emplace_back(module.name, &(this->*module.linear));
+  }
+  return out;
 }
 
 std::vector<std::pair<std::string, const DoraLinear*>> DecoderLayer::Linears() const {
-  return {{"self_attn.q_proj", &q}, {"self_attn.k_proj", &k}, {"self_attn.v_proj", &v},
-          {"self_attn.o_proj", &o}, {"mlp.gate_proj", &gate}, {"mlp.up_proj", &up},
-          {"mlp.down_proj", &down}};
+  std::vector<std::pair<std::string, const DoraLinear*>> out;
+  for (auto& [name, linear] : const_cast<DecoderLayer*>(this)->Linears()) {
+    out.emplace_back(name, linear);
+  }
+  return out;
 }
 
 std::vector<torch::Tensor> DecoderLayer::AdapterTensors() const {
@@ -218,47 +223,36 @@ LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& opt
   if (num_labels < 1) throw UserError("numLabels must be >= 1");
 
   auto reader = SafetensorsReader::Open(model_dir);
-  auto file = reader.Source();
-  auto load = [&](const std::string& name, at::IntArrayRef shape) {
-    auto t = reader.Load(name, options.dtype);
-    CheckShape(file, name, t, shape);
-    return t.to(options.device);
+  // Every shape is checked from the headers before any tensor is read.
+  LlamaConfig expected = config;
+  expected.num_labels = num_labels;
+  CheckpointCheck check = CheckLlamaWeights(reader, expected);
+  auto load = [&](const std::string& key) {
+    return reader.Load(key, options.dtype).to(options.device);
   };
-  int64_t hidden = config.hidden_size, inter = config.intermediate_size;
-  int64_t q_out = config.num_attention_heads * config.head_dim;
-  int64_t kv_out = config.num_key_value_heads * config.head_dim;
-  model.embed_ = load("model.embed_tokens.weight", {config.vocab_size, hidden});
+  model.embed_ = load(kEmbedTokensKey);
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    std::string prefix = "model.layers." + std::to_string(i) + ".";
-    auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
-      auto w = load(prefix + name + ".weight", {out, in});
-      torch::Tensor b;
-      if (bias) b = load(prefix + name + ".bias", {out});
-      return DoraLinear(w, b);
-    };
     DecoderLayer layer;
-    layer.input_norm = load(prefix + "input_layernorm.weight", {hidden});
-    layer.post_norm = load(prefix + "post_attention_layernorm.weight", {hidden});
-    layer.q = linear("self_attn.q_proj", q_out, hidden, config.attention_bias);
-    layer.k = linear("self_attn.k_proj", kv_out, hidden, config.attention_bias);
-    layer.v = linear("self_attn.v_proj", kv_out, hidden, config.attention_bias);
-    layer.o = linear("self_attn.o_proj", hidden, q_out, config.attention_bias);
-    layer.gate = linear("mlp.gate_proj", inter, hidden, config.mlp_bias);
-    layer.up = linear("mlp.up_proj", inter, hidden, config.mlp_bias);
-    layer.down = linear("mlp.down_proj", hidden, inter, config.mlp_bias);
+    for (const LayerModule& module : DecoderLayerModules()) {
+      if (module.norm) {
+        layer.*module.norm = load(LayerKey(i, module.name));
+        continue;
+      }
+      torch::Tensor bias;
+      if (module.has_bias && config.*module.has_bias) bias = load(LayerKey(i, module.name, "bias"));
+      layer.*module.linear = DoraLinear(load(LayerKey(i, module.name)), bias);
+    }
     model.layers_.push_back(std::move(layer));
   }
-  model.final_norm_ = load("model.norm.weight", {hidden});
+  model.final_norm_ = load(kFinalNormKey);
 
-  bool have_score = reader.Has("score.weight") &&
-                    reader.Entry("score.weight").shape == std::vector<int64_t>{num_labels, hidden};
   torch::Tensor score;
-  if (have_score) {
-    score = reader.Load("score.weight", torch::kFloat32);
+  if (check.has_score) {
+    score = reader.Load(kScoreKey, torch::kFloat32);
   } else {
     // A CausalLM checkpoint (or another label count): a fresh head, N(0, initializer_range).
     auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
-    score = torch::empty({num_labels, hidden}, torch::kFloat32);
+    score = torch::empty({num_labels, config.hidden_size}, torch::kFloat32);
     score.normal_(0, config.initializer_range, gen);
   }
   model.initial_score_ = score.to(options.device);

@@ -23,7 +23,7 @@ struct DecoderLayer {
   DoraLinear gate, up, down;            // (I, H), (I, H), (H, I)
 
   // The seven Linears with their names inside a layer ("self_attn.q_proj", "mlp.down_proj", ...)
-  // in a fixed order: every list of adapter tensors follows it.
+  // in the weight table's order (llama_weights.h): every list of adapter tensors follows it.
   std::vector<std::pair<std::string, DoraLinear*>> Linears();
   std::vector<std::pair<std::string, const DoraLinear*>> Linears() const;
   // The trainable adapter leaves of this layer (A, B, m of each adapted Linear, in order).
@@ -46,9 +46,10 @@ class LlamaModel {
     uint64_t seed = 0;                    // for a fresh score head
   };
 
-  // Reads config.json and the safetensors weights of an HF Llama checkpoint directory. Unknown
-  // tensors (lm_head, rotary inv_freq buffers) are ignored; without a usable score.weight the
-  // head is drawn from N(0, initializer_range) with `seed`.
+  // Reads config.json and the safetensors weights of an HF Llama checkpoint directory, after
+  // checking every weight's presence and shape from the headers (CheckLlamaWeights). Unknown
+  // tensors (lm_head, rotary inv_freq buffers) are ignored; without a score.weight of the right
+  // shape the head is drawn from N(0, initializer_range) with `seed`.
   static LlamaModel Load(const std::string& model_dir, const LoadOptions& options);
 
   // input_ids, attention_mask: (B, L) int64 on the model's device -> pooled logits (B, C) fp32.

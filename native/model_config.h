@@ -1,13 +1,15 @@
-// Hugging Face Llama config.json: parsing with transformers' defaults (LlamaConfig, v4 and v5 key
-// spellings) and writing a config.json transformers can load. See dora-llama-spec.md section 1.1.
+// Hugging Face Llama config.json, owned here: LlamaConfig and its nlohmann/json conversions hold
+// every key name, default and derived value (transformers' LlamaConfig, v4 and v5 spellings;
+// dora-llama-spec.md section 1.1). The binding hands JS the JSON form, never a field list of its
+// own, so a config field is added in this file only.
 #pragma once
-
-#include <torch/torch.h>
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "json_parse.h"
 
 namespace mentallam {
 
@@ -42,49 +44,31 @@ struct LlamaConfig {
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
   std::string torch_dtype = "float32";  // torch_dtype or dtype (v5); informational
-  // Added beyond the first published interface (kept additive):
-  std::string hidden_act = "silu";  // anything else is rejected at load (the model is SwiGLU)
-  double initializer_range = 0.02;  // std of a freshly initialised score head
+  std::string hidden_act = "silu";      // anything else is rejected (the model is SwiGLU)
+  double initializer_range = 0.02;      // std of freshly initialised weights
   double attention_dropout = 0.0;
   std::optional<std::string> problem_type;  // "single_label_classification", ... or absent
 };
 
-// Reads <model_dir>/config.json (or the file itself when given a path ending in .json).
-// Missing keys take LlamaConfig's defaults; wrong types, non-positive sizes, hidden_size not
-// divisible by heads without head_dim, heads not divisible by KV heads, and unsupported
-// rope_scaling / hidden_act are UserErrors "<file>: <key> ...".
+// config.json keys -> LlamaConfig. Missing keys (and null) take transformers' defaults; wrong
+// types, non-positive sizes, hidden_size not divisible by heads without head_dim, heads not
+// divisible by KV heads, unsupported rope_scaling / hidden_act / model_type are UserErrors
+// "<key> ..." (LlamaConfigFromJson puts the source in front).
+void from_json(const Json& json, LlamaConfig& config);
+
+// LlamaConfig -> a transformers-loadable config.json: architectures
+// ["LlamaForSequenceClassification"], model_type "llama", id2label/label2id, rope_scaling null or
+// its dict, every size explicit (head_dim, num_key_value_heads). from_json(to_json(c)) == c.
+void to_json(Json& json, const LlamaConfig& config);
+
+// from_json with errors "<source>: <key> ...".
+LlamaConfig LlamaConfigFromJson(const Json& json, const std::string& source);
+
+// Reads <model_dir>/config.json (or the file itself when given a path that is not a directory).
 LlamaConfig LoadLlamaConfig(const std::string& model_dir);
 
-// A transformers-loadable config.json text (architectures ["LlamaForSequenceClassification"],
-// model_type "llama", id2label/label2id, rope_scaling null or its dict, rope_theta).
-std::string LlamaConfigToJson(const LlamaConfig& config);
-// Writes LlamaConfigToJson(config) to `path` atomically (temp file in the same dir + rename).
+// Writes to_json(config) to `path` atomically, sorted keys and two-space indent as transformers'
+// save_pretrained writes it.
 void WriteLlamaConfig(const std::string& path, const LlamaConfig& config);
-
-// Throws UserError "<file>: tensor '<tensor>' has shape [a, b], config.json says [c, d]" when
-// t's shape differs from `expected`.
-void CheckShape(const std::string& file, const std::string& tensor, const torch::Tensor& t,
-                at::IntArrayRef expected);
-// The same for a shape known without loading the tensor (a safetensors header entry).
-void CheckShape(const std::string& file, const std::string& tensor, at::IntArrayRef actual,
-                at::IntArrayRef expected);
-
-// The base weights of LlamaForSequenceClassification and their shapes from the config, in the
-// checkpoint's key names (dora-llama-spec.md 1.7): embed_tokens [V, H]; per layer the two norms
-// [H], q [nh*D, H], k/v [nkv*D, H], o [H, nh*D], gate/up [I, H], down [H, I] (+ biases when
-// attention_bias / mlp_bias); model.norm [H]; score.weight [num_labels, H] last.
-std::vector<std::pair<std::string, std::vector<int64_t>>> LlamaWeightShapes(
-    const LlamaConfig& config);
-
-struct CheckpointCheck {
-  int64_t checked = 0;               // tensors whose shape was checked
-  bool has_score = false;            // false for a CausalLM checkpoint: the head starts fresh
-  std::vector<std::string> ignored;  // tensors the classifier does not use (lm_head, inv_freq)
-};
-
-// Opens <model_dir>/config.json and the weights (model.safetensors or shards) and checks every
-// base weight is present with the config's shape, reading headers only. Missing tensor or a
-// shape mismatch -> UserError naming the file.
-CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir);
 
 }  // namespace mentallam

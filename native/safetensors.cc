@@ -6,17 +6,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <optional>
-#include <random>
 #include <set>
 #include <tuple>
 
+#include "atomic_file.h"
 #include "errors.h"
-#include "json.h"
+#include "json_parse.h"
 
 namespace mentallam {
 
@@ -29,15 +28,6 @@ namespace {
 
 // safetensors' MAX_HEADER_SIZE: a larger length prefix is rejected before anything is read.
 constexpr uint64_t kMaxHeaderSize = 100'000'000;
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) out += ", ";
-    out += std::to_string(shape[i]);
-  }
-  return out + "]";
-}
 
 struct DtypeInfo {
   const char* name;
@@ -139,35 +129,40 @@ struct ParsedFile {
   std::map<std::string, std::string> metadata;
 };
 
-int64_t ExpectNonNegativeInteger(const JsonValue& value, const std::string& what) {
-  if (!value.IsInteger() || value.AsInt64() < 0) {
+int64_t ExpectNonNegativeInteger(const Json& value, const std::string& what) {
+  std::optional<int64_t> integer = JsonInt64(value);
+  if (!integer || *integer < 0) {
     throw UserError(what + " must be a non-negative integer, got " +
-                    (value.IsNumber() ? "a non-integer or too large number" : value.Describe()));
+                    (value.is_number() ? value.dump() : DescribeJson(value)));
   }
-  return value.AsInt64();
+  return *integer;
 }
 
-TensorEntry ParseEntry(const std::string& file, const std::string& name, const JsonValue& value,
+TensorEntry ParseEntry(const std::string& file, const std::string& name, const Json& value,
                        uint64_t data_size) {
   std::string where = file + ": tensor '" + name + "'";
-  if (!value.IsObject()) {
-    throw UserError(where + ": header entry must be an object, got " + value.Describe());
+  if (!value.is_object()) {
+    throw UserError(where + ": header entry must be an object, got " + DescribeJson(value));
   }
   TensorEntry entry;
   entry.name = name;
   entry.file = file;
 
-  const JsonValue* dtype = value.Find("dtype");
-  if (!dtype || !dtype->IsString()) throw UserError(where + ": header entry has no string dtype");
-  entry.dtype = dtype->AsString();
+  auto dtype = value.find("dtype");
+  if (dtype == value.end() || !dtype->is_string()) {
+    throw UserError(where + ": header entry has no string dtype");
+  }
+  entry.dtype = dtype->get<std::string>();
   const DtypeInfo* info = FindDtype(entry.dtype);
   if (!info) throw UserError(where + " has unknown dtype '" + entry.dtype + "'");
 
-  const JsonValue* shape = value.Find("shape");
-  if (!shape || !shape->IsArray()) throw UserError(where + ": header entry has no shape array");
+  auto shape = value.find("shape");
+  if (shape == value.end() || !shape->is_array()) {
+    throw UserError(where + ": header entry has no shape array");
+  }
   // numel * bits, checked for overflow: a corrupted shape must not wrap around to a small size.
   int64_t bits = info->bits;
-  for (const auto& dim : shape->Items()) {
+  for (const auto& dim : *shape) {
     int64_t size = ExpectNonNegativeInteger(dim, where + ": every shape entry");
     entry.shape.push_back(size);
     if (__builtin_mul_overflow(bits, size, &bits)) {
@@ -180,12 +175,12 @@ TensorEntry ParseEntry(const std::string& file, const std::string& name, const J
   }
   int64_t nbytes = bits / 8;
 
-  const JsonValue* offsets = value.Find("data_offsets");
-  if (!offsets || !offsets->IsArray() || offsets->Items().size() != 2) {
+  auto offsets = value.find("data_offsets");
+  if (offsets == value.end() || !offsets->is_array() || offsets->size() != 2) {
     throw UserError(where + ": header entry needs data_offsets [begin, end]");
   }
-  entry.begin = ExpectNonNegativeInteger(offsets->Items()[0], where + ": data_offsets");
-  entry.end = ExpectNonNegativeInteger(offsets->Items()[1], where + ": data_offsets");
+  entry.begin = ExpectNonNegativeInteger((*offsets)[0], where + ": data_offsets");
+  entry.end = ExpectNonNegativeInteger((*offsets)[1], where + ": data_offsets");
   std::string range =
       "data_offsets [" + std::to_string(entry.begin) + ", " + std::to_string(entry.end) + "]";
   if (entry.end < entry.begin) throw UserError(where + ": " + range + " end before they begin");
@@ -225,24 +220,26 @@ ParsedFile ParseFile(const std::string& file) {
   if (header.empty() || header[0] != '{') {
     throw UserError(file + ": header is not a JSON object (it must start with '{')");
   }
-  JsonValue root = ParseJson(header, file + " header");
-  if (!root.IsObject()) throw UserError(file + ": header is not a JSON object");
+  // A name listed twice would make the file mean two things; safetensors itself refuses it.
+  JsonParseOptions strict;
+  strict.on_duplicate_key = [&file](const std::string& key, int depth) {
+    throw UserError(file + ": duplicate " + (depth <= 1 ? "name" : "key") + " '" + key +
+                    "' in the header");
+  };
+  Json root = ParseJson(header, file + " header", strict);
+  if (!root.is_object()) throw UserError(file + ": header is not a JSON object");
   parsed.data_start = 8 + header_size;
   uint64_t data_size = size - parsed.data_start;
 
-  std::set<std::string> seen;
-  for (const auto& [key, value] : root.Members()) {
-    if (!seen.insert(key).second) {
-      throw UserError(file + ": duplicate name '" + key + "' in the header");
-    }
+  for (const auto& [key, value] : root.items()) {
     if (key == "__metadata__") {
-      if (!value.IsObject()) throw UserError(file + ": __metadata__ must be an object");
-      for (const auto& [meta_key, meta_value] : value.Members()) {
-        if (!meta_value.IsString()) {
+      if (!value.is_object()) throw UserError(file + ": __metadata__ must be an object");
+      for (const auto& [meta_key, meta_value] : value.items()) {
+        if (!meta_value.is_string()) {
           throw UserError(file + ": __metadata__ value '" + meta_key + "' must be a string, got " +
-                          meta_value.Describe());
+                          DescribeJson(meta_value));
         }
-        parsed.metadata[meta_key] = meta_value.AsString();
+        parsed.metadata[meta_key] = meta_value.get<std::string>();
       }
       continue;
     }
@@ -278,12 +275,16 @@ ParsedFile ParseFile(const std::string& file) {
   return parsed;
 }
 
-std::string ReadTextFile(const std::string& path) {
-  auto mapping = std::make_shared<const MappedFile>(path);
-  return std::string(reinterpret_cast<const char*>(mapping->data()), mapping->size());
-}
-
 }  // namespace
+
+std::string ShapeText(at::IntArrayRef shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(shape[i]);
+  }
+  return out + "]";
+}
 
 torch::Dtype SafetensorsDtypeToTorch(const std::string& dtype, const std::string& context) {
   const DtypeInfo* info = FindDtype(dtype);
@@ -329,6 +330,7 @@ SafetensorsReader SafetensorsReader::Open(const std::string& path_or_dir) {
   // transformers looks for the single file first, then the index.
   if (fs::exists(single, error)) {
     add_file(single.string());
+    reader.source_ = single.string();  // errors name the file, not just its directory
     return reader;
   }
   if (!fs::exists(index, error)) {
@@ -337,19 +339,20 @@ SafetensorsReader SafetensorsReader::Open(const std::string& path_or_dir) {
   }
   std::string index_path = index.string();
   reader.source_ = index_path;
-  JsonValue root = ParseJson(ReadTextFile(index_path), index_path);
-  const JsonValue* weight_map = root.Find("weight_map");
-  if (!root.IsObject() || !weight_map || !weight_map->IsObject()) {
+  Json root = ReadJsonFile(index_path);
+  const Json* weight_map =
+      root.is_object() && root.contains("weight_map") ? &root["weight_map"] : nullptr;
+  if (!weight_map || !weight_map->is_object()) {
     throw UserError(index_path + ": expected an object with a \"weight_map\" object");
   }
   // Shards in file-name order; each shard is opened once whatever the number of its tensors.
   std::map<std::string, std::string> shard_of;  // tensor -> shard file name
   std::set<std::string> shards;
-  for (const auto& [tensor, shard] : weight_map->Members()) {
-    if (!shard.IsString()) {
+  for (const auto& [tensor, shard] : weight_map->items()) {
+    if (!shard.is_string()) {
       throw UserError(index_path + ": weight_map['" + tensor + "'] must be a file name");
     }
-    const std::string& name = shard.AsString();
+    const std::string& name = shard.get_ref<const std::string&>();
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
       throw UserError(index_path + ": weight_map['" + tensor + "'] = '" + name +
                       "' is not a file name in this directory");
@@ -427,24 +430,6 @@ std::vector<std::string> SafetensorsReader::Files() const {
   return files;
 }
 
-namespace {
-
-// Writes all of `data` or throws; write(2) may write less than asked.
-void WriteAll(int fd, const void* data, size_t size, const std::string& path) {
-  const char* cursor = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t written = ::write(fd, cursor, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw UserError(path + ": write failed: " + ErrnoText());
-    }
-    cursor += written;
-    size -= static_cast<size_t>(written);
-  }
-}
-
-}  // namespace
-
 void WriteSafetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata) {
@@ -473,62 +458,27 @@ void WriteSafetensors(const std::string& path,
     return a.name < b.name;
   });
 
-  std::string header = "{";
-  bool first = true;
-  if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    for (const auto& [key, value] : metadata) {
-      if (!first) header += ",";
-      first = false;
-      header += JsonQuote(key) + ":" + JsonQuote(value);
-    }
-    header += "}";
-    first = false;
-  }
+  // Keys in the Rust writer's order too: __metadata__, then the tensors in data order, each as
+  // {dtype, shape, data_offsets}.
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   int64_t offset = 0;
   for (const auto& item : items) {
     int64_t nbytes = static_cast<int64_t>(item.data.nbytes());
-    if (!first) header += ",";
-    first = false;
-    header += JsonQuote(item.name) + ":{\"dtype\":\"" + item.dtype + "\",\"shape\":[";
-    for (int64_t d = 0; d < item.data.dim(); ++d) {
-      if (d) header += ",";
-      header += std::to_string(item.data.size(d));
-    }
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
-              std::to_string(offset + nbytes) + "]}";
+    header[item.name] = {{"dtype", item.dtype},
+                         {"shape", item.data.sizes().vec()},
+                         {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;
   }
-  header += "}";
-  header.append((8 - header.size() % 8) % 8, ' ');
-  uint64_t header_size = header.size();
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  uint64_t header_size = text.size();
 
-  // A unique temp name in the same directory, so rename() is atomic and concurrent writers of
-  // different files never collide.
-  static std::atomic<uint64_t> counter{0};
-  std::string temp = path + ".tmp-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(counter.fetch_add(1)) + "-" +
-                     std::to_string(std::random_device{}());
-  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw UserError(path + ": cannot create " + temp + ": " + ErrnoText());
-  try {
-    WriteAll(fd, &header_size, 8, temp);
-    WriteAll(fd, header.data(), header.size(), temp);
-    for (const auto& item : items) WriteAll(fd, item.data.data_ptr(), item.data.nbytes(), temp);
-    if (::fsync(fd) != 0) throw UserError(path + ": fsync failed: " + ErrnoText());
-    if (::close(fd) != 0) {
-      fd = -1;
-      throw UserError(path + ": close failed: " + ErrnoText());
-    }
-    fd = -1;
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-      throw UserError(path + ": cannot rename " + temp + " into place: " + ErrnoText());
-    }
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
+  WriteFileAtomically(path, [&](const FileSink& sink) {
+    sink(&header_size, 8);  // little-endian u64 (static_assert above)
+    sink(text.data(), text.size());
+    for (const auto& item : items) sink(item.data.data_ptr(), item.data.nbytes());
+  });
 }
 
 }  // namespace mentallam

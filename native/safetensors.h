@@ -46,7 +46,7 @@ class SafetensorsReader {
   // The header's "__metadata__" (string -> string). For shards, the union over shards (the first
   // shard in file-name order wins a conflict).
   const std::map<std::string, std::string>& Metadata() const;
-  // What was opened: the file itself, or the directory, for error messages.
+  // For error messages: the .safetensors file, or the shard index of a sharded directory.
   const std::string& Source() const { return source_; }
   // The .safetensors files behind this reader, sorted.
   std::vector<std::string> Files() const;
@@ -58,14 +58,17 @@ class SafetensorsReader {
   std::map<std::string, std::string> metadata_;
 };
 
-// Writes `tensors` (any device/layout; copied to contiguous CPU) to `path` atomically (a temp file
-// in the same directory, fsync, rename). Dtype is each tensor's own (F32/F16/BF16/F64/I64/I32/
+// Writes `tensors` (any device/layout; copied to contiguous CPU) to `path` atomically
+// (WriteFileAtomically). Dtype is each tensor's own (F32/F16/BF16/F64/I64/I32/
 // I16/I8/U8/BOOL). Data is laid out as the safetensors Rust writer does (descending dtype
 // alignment, then name); the header is padded with spaces to a multiple of 8 bytes. Duplicate
 // names or an unsupported dtype -> UserError; nothing is left behind on failure.
 void WriteSafetensors(const std::string& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+// "[a, b]" for error messages.
+std::string ShapeText(at::IntArrayRef shape);
 
 // "F32" <-> torch dtype. Unknown names/dtypes throw UserError mentioning `context`.
 torch::Dtype SafetensorsDtypeToTorch(const std::string& dtype, const std::string& context);

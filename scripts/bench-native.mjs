@@ -7,7 +7,7 @@
 //     [--intermediate 1536] [--vocab 1000] [--seq 256] [--batch 8] [--r 8] [--steps 3]
 //     [--warmup 1] [--threads N] [--forward-steps 10]
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -146,9 +146,12 @@ async function main() {
       torch_dtype: 'float32',
       tie_word_embeddings: false,
     };
-    await writeFile(join(model, 'config.json'), JSON.stringify(config, null, 2));
     const require = createRequire(import.meta.url);
-    await require(join(root, 'build', 'Release', 'mentallam.node')).createRandomWeights(model, 0);
+    await require(join(root, 'build', 'Release', 'mentallam.node')).createRandomModel(
+      model,
+      config,
+      0,
+    );
     console.log(
       `config: ${options.layers} layers, hidden ${options.hidden}, heads ${options.heads}/` +
         `${options['kv-heads']} KV, intermediate ${options.intermediate}, seq ${options.seq}, ` +

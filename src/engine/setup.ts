@@ -22,7 +22,7 @@ import {
 } from '../data/index.js';
 import { camelCaseKeys, writeFileAtomic, writeJsonAtomic, type Logger } from '../infra/index.js';
 import { resolveTracking, type ResolvedTracking } from '../tracking/index.js';
-import { Classifier, nativeInfo } from '../native.js';
+import { Classifier, loadLlamaConfig, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
 import { encodePrompt } from './prompts.js';
 
@@ -231,12 +231,11 @@ export async function prepareExamples(
 
 /** A tokenizer that can emit ids the embedding table does not have is a setup error, not a crash. */
 async function checkVocabulary(modelDir: string, tokenizer: Tokenizer): Promise<void> {
-  const configPath = join(modelDir, 'config.json');
-  const modelConfig = JSON.parse(await readFile(configPath, 'utf8')) as { vocab_size?: number };
-  if (typeof modelConfig.vocab_size === 'number' && tokenizer.vocabSize > modelConfig.vocab_size) {
+  const { vocab_size: vocabSize } = await loadLlamaConfig(modelDir);
+  if (tokenizer.vocabSize > vocabSize) {
     throw new SetupError(
       `${modelDir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ` +
-        `${modelConfig.vocab_size}; the tokenizer does not belong to this model`,
+        `${vocabSize}; the tokenizer does not belong to this model`,
     );
   }
 }

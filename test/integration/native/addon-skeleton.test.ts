@@ -1,4 +1,6 @@
-import { checkDevice, matmul, nativeInfo, setNumThreads } from '../../../src/native.js';
+import { checkDevice, nativeInfo, setNumThreads, testing } from '../../../src/native/index.js';
+
+const { matmul } = testing;
 
 function jsMatmul(a: Float32Array, m: number, k: number, b: Float32Array, n: number): Float64Array {
   const out = new Float64Array(m * n);
@@ -59,6 +61,11 @@ describe('native addon skeleton', () => {
     );
     expect(message).not.toMatch(/frame #|Exception raised from/);
     expect(message.split('\n')).toHaveLength(1);
+    // libtorch refusing its input is not a user error here: the binding should have caught it.
+    expect(await failure.catch((error: unknown) => error)).toHaveProperty(
+      'code',
+      'ERR_NATIVE_INTERNAL',
+    );
     // Still alive and computing.
     const product = await matmul(a, 2, 3, randomArray(9, 5), 3, 3);
     expect(product).toHaveLength(6);

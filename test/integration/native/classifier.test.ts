@@ -1,18 +1,21 @@
 // The native Classifier without Python: gradient checkpointing, accumulation, resuming, the
 // worker thread, busy/dispose behaviour and input errors. Models come from Classifier.createRandom.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import {
   Classifier,
+  inspectSafetensors,
   manualSeed,
   nativeInfo,
+  readSafetensorsTensor,
+  writeSafetensors,
   type Batch,
   type DoraOptions,
-} from '../../../src/native.js';
+} from '../../../src/native/index.js';
 
 const DORA: DoraOptions = {
   r: 4,
@@ -327,6 +330,55 @@ describe('native Classifier', () => {
     await expect(clf.predictProba(b)).rejects.toThrow('Classifier is disposed');
     expect(() => clf.info()).toThrow('Classifier is disposed');
     clf.dispose(); // twice is fine
+  });
+
+  test('load checks every weight against the weight table before using the checkpoint', async () => {
+    const entries = await inspectSafetensors(tiny);
+    const tensors = await Promise.all(
+      entries.map(async (entry) => ({
+        name: entry.name,
+        shape: entry.shape,
+        data: (await readSafetensorsTensor(tiny, entry.name)).data,
+      })),
+    );
+    type Tensors = typeof tensors;
+    /** Loads a copy of `tiny` whose weights went through `edit`: 'loaded' or the error. */
+    const loadEdited = async (edit: (all: Tensors) => Tensors) => {
+      const dir = await mkdtemp(join(work, 'edited-'));
+      const weights = join(dir, 'model.safetensors');
+      await copyFile(join(tiny, 'config.json'), join(dir, 'config.json'));
+      await writeSafetensors(weights, edit(tensors));
+      const outcome = await Classifier.load({ modelDir: dir, dora: DORA, seed: 0 }).then(
+        (clf) => {
+          clf.dispose();
+          return 'loaded';
+        },
+        (error: Error & { code?: string }) => ({ message: error.message, code: error.code }),
+      );
+      return { weights, outcome };
+    };
+    expect((await loadEdited((all) => all)).outcome).toBe('loaded');
+    const missing = await loadEdited((all) =>
+      all.filter((t) => t.name !== 'model.layers.2.mlp.up_proj.weight'),
+    );
+    expect(missing.outcome).toEqual({
+      message: `${missing.weights}: tensor 'model.layers.2.mlp.up_proj.weight' is missing`,
+      code: 'ERR_NATIVE_USER',
+    });
+    const reshaped = await loadEdited((all) =>
+      all.map((t) =>
+        t.name === 'model.layers.1.self_attn.k_proj.weight' ? { ...t, shape: [64, 32] } : t,
+      ),
+    );
+    expect(reshaped.outcome).toEqual({
+      message:
+        `${reshaped.weights}: tensor 'model.layers.1.self_attn.k_proj.weight' has shape ` +
+        '[64, 32], config.json says [32, 64]',
+      code: 'ERR_NATIVE_USER',
+    });
+    // A checkpoint without a score head (a CausalLM) still loads: the head starts fresh.
+    const headless = await loadEdited((all) => all.filter((t) => t.name !== 'score.weight'));
+    expect(headless.outcome).toBe('loaded');
   });
 
   test('bad inputs are Errors with clear messages', async () => {

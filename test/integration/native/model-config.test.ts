@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { type LlamaConfig, loadLlamaConfig, writeLlamaConfig } from '../../../src/native.js';
+import { type LlamaConfig, loadLlamaConfig, writeLlamaConfig } from '../../../src/native/index.js';
 
 const python = resolve('.venv', 'bin', 'python');
 let root: string;
@@ -63,33 +63,32 @@ function oracle(...dirs: string[]): Oracle[] {
 
 /** Our config in the oracle's shape; factors only where the RoPE type uses them. */
 function comparable(c: LlamaConfig): Oracle {
-  const rope = c.ropeScaling;
-  const used = rope.type !== 'default';
-  const llama3 = rope.type === 'llama3';
+  const rope = c.rope_scaling;
+  const labels = Object.keys(c.id2label).length;
   return {
-    hiddenSize: c.hiddenSize,
-    intermediateSize: c.intermediateSize,
-    numHiddenLayers: c.numHiddenLayers,
-    numAttentionHeads: c.numAttentionHeads,
-    numKeyValueHeads: c.numKeyValueHeads,
-    headDim: c.headDim,
-    vocabSize: c.vocabSize,
-    maxPositionEmbeddings: c.maxPositionEmbeddings,
-    rmsNormEps: c.rmsNormEps,
-    ropeTheta: c.ropeTheta,
-    ropeType: rope.type,
-    factor: used ? rope.factor : null,
-    lowFreqFactor: llama3 ? rope.lowFreqFactor : null,
-    highFreqFactor: llama3 ? rope.highFreqFactor : null,
-    originalMaxPositionEmbeddings: llama3 ? rope.originalMaxPositionEmbeddings : null,
-    padTokenId: c.padTokenId,
-    bosTokenId: c.bosTokenId,
-    eosTokenId: c.eosTokenId,
-    numLabels: c.numLabels,
-    id2label: c.id2label,
-    attentionBias: c.attentionBias,
-    mlpBias: c.mlpBias,
-    tieWordEmbeddings: c.tieWordEmbeddings,
+    hiddenSize: c.hidden_size,
+    intermediateSize: c.intermediate_size,
+    numHiddenLayers: c.num_hidden_layers,
+    numAttentionHeads: c.num_attention_heads,
+    numKeyValueHeads: c.num_key_value_heads,
+    headDim: c.head_dim,
+    vocabSize: c.vocab_size,
+    maxPositionEmbeddings: c.max_position_embeddings,
+    rmsNormEps: c.rms_norm_eps,
+    ropeTheta: c.rope_theta,
+    ropeType: rope?.rope_type ?? 'default',
+    factor: rope?.factor ?? null,
+    lowFreqFactor: rope?.low_freq_factor ?? null,
+    highFreqFactor: rope?.high_freq_factor ?? null,
+    originalMaxPositionEmbeddings: rope?.original_max_position_embeddings ?? null,
+    padTokenId: c.pad_token_id,
+    bosTokenId: c.bos_token_id,
+    eosTokenId: c.eos_token_id,
+    numLabels: labels,
+    id2label: Array.from({ length: labels }, (_, i) => c.id2label[String(i)]),
+    attentionBias: c.attention_bias,
+    mlpBias: c.mlp_bias,
+    tieWordEmbeddings: c.tie_word_embeddings,
   };
 }
 
@@ -228,19 +227,19 @@ describe('config.json parsing matches transformers LlamaConfig', () => {
     const ours = await loadLlamaConfig(join(dir, 'config.json'));
     expect(ours).toEqual(await loadLlamaConfig(dir));
     expect(ours).toMatchObject({
-      headDim: 128,
-      numKeyValueHeads: 32,
-      rmsNormEps: 1e-5,
-      ropeTheta: 10000,
-      ropeScaling: { type: 'default' },
-      padTokenId: null,
-      numLabels: 2,
-      id2label: ['LABEL_0', 'LABEL_1'],
-      torchDtype: 'float16',
-      hiddenAct: 'silu',
-      initializerRange: 0.02,
-      problemType: null,
+      head_dim: 128,
+      num_key_value_heads: 32,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      rope_scaling: null,
+      pad_token_id: null,
+      id2label: { '0': 'LABEL_0', '1': 'LABEL_1' },
+      label2id: { LABEL_0: 0, LABEL_1: 1 },
+      torch_dtype: 'float16',
+      hidden_act: 'silu',
+      initializer_range: 0.02,
     });
+    expect(ours).not.toHaveProperty('problem_type');
   });
 
   test('writeLlamaConfig writes a config transformers loads as a sequence classifier', async () => {
@@ -264,12 +263,11 @@ describe('config.json parsing matches transformers LlamaConfig', () => {
 
   test('writeLlamaConfig fills what is derived: head_dim, KV heads, labels', async () => {
     const path = join(root, `partial-${counter++}.json`);
-    await writeLlamaConfig(path, { hiddenSize: 64, numAttentionHeads: 8, numLabels: 3 });
+    await writeLlamaConfig(path, { hidden_size: 64, num_attention_heads: 8, num_labels: 3 });
     expect(await loadLlamaConfig(path)).toMatchObject({
-      headDim: 8,
-      numKeyValueHeads: 8,
-      numLabels: 3,
-      id2label: ['LABEL_0', 'LABEL_1', 'LABEL_2'],
+      head_dim: 8,
+      num_key_value_heads: 8,
+      id2label: { '0': 'LABEL_0', '1': 'LABEL_1', '2': 'LABEL_2' },
     });
   });
 });
@@ -280,21 +278,37 @@ describe('bad config.json files are errors naming the file and the problem', () 
     [
       'trailing comma',
       '{"hidden_size": 64,}',
-      /invalid JSON at line 1, column 20 \(byte 19\): unexpected '}', expected a string key/,
+      /invalid JSON at line 1, column 20: syntax error while parsing object key - unexpected '}'; expected string literal/,
     ],
     [
       'an error on a later line',
       '{\n  "hidden_size": 64,\n  "vocab_size": 1e\n}',
-      /invalid JSON at line 3, column 19 \(byte 41\): expected a digit in the exponent/,
+      /invalid JSON at line 4, column 0: syntax error while parsing value - invalid number; expected '\+', '-', or digit after exponent/,
     ],
-    ['empty file', '', /invalid JSON at line 1, column 1 \(byte 0\): unexpected end of input/],
+    ['empty file', '', /invalid JSON at line 1, column 1: attempting to parse an empty input/],
     ['not an object', '[1, 2]', /expected a JSON object, got an array/],
-    ['NaN is not JSON', '{"rms_norm_eps": NaN}', /unexpected 'N', expected a value/],
-    ['single quotes', "{'hidden_size': 64}", /unexpected ''', expected a string key/],
-    ['raw control character', '{"a": "x\ty"}', /unescaped control character 0x09 in a string/],
-    ['bad escape', '{"a": "\\q"}', /invalid escape \\q/],
-    ['lone surrogate', '{"a": "\\ud800x"}', /high surrogate not followed by \\u/],
-    ['leading zero', '{"hidden_size": 064}', /leading zeros are not allowed/],
+    [
+      'NaN is not JSON',
+      '{"rms_norm_eps": NaN}',
+      /invalid JSON at line 1, column 18: .*invalid literal/,
+    ],
+    [
+      'single quotes',
+      "{'hidden_size': 64}",
+      /invalid JSON at line 1, column 2: .*object key - invalid literal/,
+    ],
+    ['raw control character', '{"a": "x\ty"}', /control character U\+0009 \(HT\) must be escaped/],
+    ['bad escape', '{"a": "\\q"}', /forbidden character after backslash/],
+    [
+      'lone surrogate',
+      '{"a": "\\ud800x"}',
+      /surrogate U\+D800\.\.U\+DBFF must be followed by U\+DC00\.\.U\+DFFF/,
+    ],
+    [
+      'leading zero',
+      '{"hidden_size": 064}',
+      /invalid JSON at line 1, column 19: .*unexpected number literal/,
+    ],
     ['deep nesting', deep, /nesting deeper than 512 levels/],
     [
       'string where a number goes',
@@ -307,7 +321,7 @@ describe('bad config.json files are errors naming the file and the problem', () 
       /hidden_size must be an integer, got 64.5/,
     ],
     ['zero size', '{"num_hidden_layers": 0}', /num_hidden_layers must be positive, got 0/],
-    ['infinite number', '{"rms_norm_eps": 1e400}', /rms_norm_eps must be a finite number/],
+    ['infinite number', '{"rms_norm_eps": 1e400}', /invalid JSON: number overflow parsing '1e400'/],
     ['boolean as string', '{"attention_bias": "true"}', /attention_bias must be true or false/],
     [
       'KV heads not dividing heads',
@@ -393,10 +407,13 @@ describe('bad config.json files are errors naming the file and the problem', () 
         Buffer.from('"}'),
       ]),
     );
-    await expect(loadLlamaConfig(dir)).rejects.toThrow(/invalid UTF-8/);
+    await expect(loadLlamaConfig(dir)).rejects.toThrow(/ill-formed UTF-8 byte/);
     const ok = configDir(
       '{"torch_dtype": "\\u0066loat\\u0031\\u0036", "id2label": {"0": "\\ud83d\\ude00"}}',
     );
-    expect(await loadLlamaConfig(ok)).toMatchObject({ torchDtype: 'float16', id2label: ['😀'] });
+    expect(await loadLlamaConfig(ok)).toMatchObject({
+      torch_dtype: 'float16',
+      id2label: { '0': '😀' },
+    });
   });
 });

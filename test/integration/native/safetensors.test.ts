@@ -11,7 +11,7 @@ import {
   readSafetensorsTensor,
   writeLlamaConfig,
   writeSafetensors,
-} from '../../../src/native.js';
+} from '../../../src/native/index.js';
 
 const python = resolve('.venv', 'bin', 'python');
 let dir: string;
@@ -284,7 +284,7 @@ describe('bad files are rejected with the file and the problem', () => {
     [
       'trailing garbage after the header object',
       rawFile('{} x'),
-      /invalid JSON .*unexpected text after the JSON value/,
+      /invalid JSON at line 1, column 4: .*expected end of input/,
     ],
     [
       'unknown dtype',
@@ -345,6 +345,11 @@ describe('bad files are rejected with the file and the problem', () => {
         f32(2),
       ),
       /duplicate name 'a' in the header/,
+    ],
+    [
+      'duplicate keys inside an entry',
+      rawFile('{"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}}', f32(1)),
+      /duplicate key 'dtype' in the header/,
     ],
     [
       'metadata that is not string to string',
@@ -427,12 +432,12 @@ describe('bad files are rejected with the file and the problem', () => {
     const [h, inter, vocab, heads, kv] = [8, 12, 10, 2, 1];
     const d = h / heads;
     await writeLlamaConfig(join(model, 'config.json'), {
-      hiddenSize: h,
-      intermediateSize: inter,
-      numHiddenLayers: 1,
-      numAttentionHeads: heads,
-      numKeyValueHeads: kv,
-      vocabSize: vocab,
+      hidden_size: h,
+      intermediate_size: inter,
+      num_hidden_layers: 1,
+      num_attention_heads: heads,
+      num_key_value_heads: kv,
+      vocab_size: vocab,
     });
     const shapes: [string, number[]][] = [
       ['model.embed_tokens.weight', [vocab, h]],
@@ -469,8 +474,26 @@ describe('bad files are rejected with the file and the problem', () => {
       tensors().filter((t) => t.name !== 'model.layers.0.mlp.up_proj.weight'),
     );
     expect(await rejection(checkLlamaCheckpoint(model))).toBe(
-      `${model}: tensor 'model.layers.0.mlp.up_proj.weight' is missing`,
+      `${weights}: tensor 'model.layers.0.mlp.up_proj.weight' is missing`,
     );
+    // A score head for another number of labels is not used: the classifier draws a fresh one.
+    const withScore = (labels: number) =>
+      writeSafetensors(weights, [
+        ...tensors(),
+        { name: 'score.weight', shape: [labels, h], data: new Float32Array(labels * h) },
+      ]);
+    await withScore(3);
+    expect(await checkLlamaCheckpoint(model)).toEqual({
+      checked: 11,
+      hasScore: false,
+      ignored: ['lm_head.weight', 'score.weight'],
+    });
+    await withScore(2);
+    expect(await checkLlamaCheckpoint(model)).toEqual({
+      checked: 12,
+      hasScore: true,
+      ignored: ['lm_head.weight'],
+    });
   });
 });
 

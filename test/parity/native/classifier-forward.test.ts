@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Classifier } from '../../../src/native.js';
+import { Classifier } from '../../../src/native/index.js';
 import { dora, maxAbsDiff, oracle, paddedBatch, writeBatch } from './helpers.js';
 
 const VOCAB = 1000;

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
-import type { Batch, DoraOptions } from '../../../src/native.js';
+import type { Batch, DoraOptions } from '../../../src/native/index.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname ?? '.', '../../..');

@@ -1,0 +1,24 @@
+// The binding files, one per bound class or group (as node-llama-cpp's addon/ does). Each Init
+// function adds its exports to the module object; addon.cc calls them all at load. A new binding
+// file declares its Init here and adds one call in addon.cc's Init. The TypeScript side of every
+// export is declared in src/native/addonTypes.ts.
+#pragma once
+
+#include <napi.h>
+
+namespace mentallam {
+
+// addon_runtime.cc: info, setNumThreads, checkDevice, manualSeed.
+void InitRuntimeBindings(Napi::Env env, Napi::Object exports);
+
+// addon_checkpoint_io.cc: inspectSafetensors, readSafetensorsTensor, writeSafetensors,
+// loadLlamaConfig, writeLlamaConfig, checkLlamaCheckpoint, createRandomModel.
+void InitCheckpointIoBindings(Napi::Env env, Napi::Object exports);
+
+// addon_classifier.cc: the NativeClassifier class.
+void InitClassifierBindings(Napi::Env env, Napi::Object exports);
+
+// addon_testing.cc: exports used only by tests, on `exports.testing` (matmul).
+void InitTestingBindings(Napi::Env env, Napi::Object testing);
+
+}  // namespace mentallam

@@ -1,0 +1,349 @@
+// Bindings for the NativeClassifier class (classifier.h). A NativeClassifier JS object owns one
+// Classifier. Every computing method runs on a worker thread; one operation at a time per
+// instance (a second one is rejected, naming the first), and dispose() drops the model at once
+// or, when a task is running, when that task ends.
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "addon.h"
+#include "async_task.h"
+#include "classifier.h"
+#include "cpu_allocator.h"
+#include "js_values.h"
+
+namespace mentallam {
+namespace {
+
+struct ClassifierState {
+  std::shared_ptr<Classifier> model;
+  std::atomic<bool> busy{false};
+  std::atomic<bool> disposed{false};
+  std::string busy_with;  // read and written on the JS thread only
+};
+
+// Clears the busy flag when a worker task ends, however it ends.
+struct BusyRelease {
+  std::shared_ptr<ClassifierState> state;
+  ~BusyRelease() { state->busy = false; }
+};
+
+// load(options): { modelDir, dora: { r, alpha?, dropout?, useRslora?, targetModules? },
+// numLabels?, device?, dtype?, gradientCheckpointing?, seed, padTokenId? }
+ClassifierOptions ToClassifierOptions(Napi::Value value) {
+  Napi::Object object = ToObject(value, "options");
+  ClassifierOptions options;
+  options.model_dir = ToString(object.Get("modelDir"), "modelDir");
+  Napi::Object dora = ToObject(object.Get("dora"), "dora");
+  options.dora.r = ToInteger(dora.Get("r"), "dora.r");
+  options.dora.alpha = ToNumber(dora.Get("alpha"), "dora.alpha", options.dora.alpha);
+  options.dora.dropout = ToNumber(dora.Get("dropout"), "dora.dropout", 0);
+  options.dora.use_rslora = ToBool(dora.Get("useRslora"), "dora.useRslora", false);
+  if (!dora.Get("targetModules").IsUndefined()) {
+    options.dora.target_modules = ToStringList(dora.Get("targetModules"), "dora.targetModules");
+  }
+  options.num_labels = ToOptionalInteger(object.Get("numLabels"), "numLabels");
+  options.device = ToOptionalString(object.Get("device"), "device").value_or(options.device);
+  options.dtype = ToOptionalString(object.Get("dtype"), "dtype").value_or(options.dtype);
+  options.gradient_checkpointing =
+      ToBool(object.Get("gradientCheckpointing"), "gradientCheckpointing", false);
+  options.seed = static_cast<uint64_t>(ToInteger(object.Get("seed"), "seed", kNonNegative));
+  options.pad_token_id = ToOptionalInteger(object.Get("padTokenId"), "padTokenId");
+  return options;
+}
+
+// trainStep(batch, options): { lr, weightDecay?, maxGradNorm?, accumulate?, posWeight?,
+// adamEps?, adamBetas? }
+TrainOptions ToTrainOptions(Napi::Value value) {
+  Napi::Object object = ToObject(value, "options");
+  TrainOptions options;
+  options.lr = ToNumber(object.Get("lr"), "options.lr");
+  options.weight_decay = ToNumber(object.Get("weightDecay"), "options.weightDecay", 0);
+  options.max_grad_norm = ToNumber(object.Get("maxGradNorm"), "options.maxGradNorm", 0);
+  options.accumulate = ToBool(object.Get("accumulate"), "options.accumulate", false);
+  options.pos_weight = ToOptionalNumber(object.Get("posWeight"), "options.posWeight");
+  options.eps = ToNumber(object.Get("adamEps"), "options.adamEps", options.eps);
+  Napi::Value betas = object.Get("adamBetas");
+  if (!betas.IsUndefined() && !betas.IsNull()) {
+    if (!betas.IsArray() || betas.As<Napi::Array>().Length() != 2) {
+      throw ArgumentTypeError("options.adamBetas must be [beta1, beta2]");
+    }
+    auto pair = betas.As<Napi::Array>();
+    options.beta1 = ToNumber(pair.Get(0u), "options.adamBetas[0]");
+    options.beta2 = ToNumber(pair.Get(1u), "options.adamBetas[1]");
+  }
+  return options;
+}
+
+// A batch: { inputIds: Int32Array, attentionMask: Uint8Array, labels?: Float32Array |
+// Int32Array, batchSize, seqLen }, copied onto the model's device here, on the JS thread, so the
+// worker never touches JS memory.
+Batch ToBatch(const Classifier& model, Napi::Value value) {
+  Napi::Object object = ToObject(value, "batch");
+  auto ids = ToTypedArray<int32_t>(object.Get("inputIds"), "batch.inputIds");
+  auto mask = ToTypedArray<uint8_t>(object.Get("attentionMask"), "batch.attentionMask");
+  int64_t batch_size = ToInteger(object.Get("batchSize"), "batch.batchSize", kPositive);
+  int64_t seq_len = ToInteger(object.Get("seqLen"), "batch.seqLen", kPositive);
+  int64_t cells = 0;
+  if (__builtin_mul_overflow(batch_size, seq_len, &cells) ||
+      static_cast<int64_t>(ids.ElementLength()) != cells ||
+      static_cast<int64_t>(mask.ElementLength()) != cells) {
+    throw ArgumentRangeError(
+        "batch.inputIds and batch.attentionMask must have batchSize * seqLen = " +
+        std::to_string(batch_size) + " * " + std::to_string(seq_len) + " entries (got " +
+        std::to_string(ids.ElementLength()) + " and " + std::to_string(mask.ElementLength()) + ")");
+  }
+  const float* float_labels = nullptr;
+  const int32_t* int_labels = nullptr;
+  Napi::Value labels = object.Get("labels");
+  if (!labels.IsUndefined() && !labels.IsNull()) {
+    size_t length = 0;
+    if (IsTypedArrayOf<float>(labels)) {
+      float_labels = labels.As<Napi::Float32Array>().Data();
+      length = labels.As<Napi::Float32Array>().ElementLength();
+    } else if (IsTypedArrayOf<int32_t>(labels)) {
+      int_labels = labels.As<Napi::Int32Array>().Data();
+      length = labels.As<Napi::Int32Array>().ElementLength();
+    } else {
+      throw ArgumentTypeError("batch.labels must be a Float32Array or an Int32Array");
+    }
+    if (length != static_cast<size_t>(batch_size)) {
+      throw ArgumentRangeError("batch.labels must have batchSize = " + std::to_string(batch_size) +
+                               " entries (got " + std::to_string(length) + ")");
+    }
+  }
+  return model.MakeBatch(ids.Data(), mask.Data(), batch_size, seq_len, float_labels, int_labels);
+}
+
+Napi::Object FromClassifierInfo(Napi::Env env, const ClassifierInfo& i) {
+  auto out = Napi::Object::New(env);
+  auto num = [env](double v) { return Napi::Number::New(env, v); };
+  out.Set("numLayers", num(i.num_layers));
+  out.Set("hiddenSize", num(i.hidden_size));
+  out.Set("numLabels", num(i.num_labels));
+  out.Set("vocabSize", num(i.vocab_size));
+  out.Set("padTokenId", FromOptional(env, i.pad_token_id));
+  out.Set("device", i.device);
+  out.Set("dtype", i.dtype);
+  out.Set("baseParameters", num(i.base_parameters));
+  out.Set("trainableParameters", num(i.trainable_parameters));
+  out.Set("optimizerStep", num(i.optimizer_step));
+  out.Set("accumulatedMicroBatches", num(i.accumulated_micro_batches));
+  out.Set("merged", i.merged);
+  out.Set("gradientCheckpointing", i.gradient_checkpointing);
+  out.Set("parameterBytes", num(i.parameter_bytes));
+  auto dora = Napi::Object::New(env);
+  dora.Set("r", num(i.dora.r));
+  dora.Set("alpha", num(i.dora.alpha));
+  dora.Set("dropout", num(i.dora.dropout));
+  dora.Set("useRslora", i.dora.use_rslora);
+  dora.Set("targetModules", FromStrings(env, i.dora.target_modules));
+  out.Set("dora", dora);
+  return out;
+}
+
+Napi::Value Undefined(Napi::Env env, bool&) { return env.Undefined(); }
+
+Napi::Value ToTensorValue(Napi::Env env, torch::Tensor& t) { return FromTensor(env, t); }
+
+class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "NativeClassifier",
+        {Bind<&ClassifierWrap::Load>("load"), Bind<&ClassifierWrap::TrainStep>("trainStep"),
+         Bind<&ClassifierWrap::PredictLogits>("predictLogits"),
+         Bind<&ClassifierWrap::PredictProba>("predictProba"),
+         Bind<&ClassifierWrap::Gradients>("gradients"),
+         Bind<&ClassifierWrap::SaveAdapter>("saveAdapter"),
+         Bind<&ClassifierWrap::LoadAdapter>("loadAdapter"),
+         Bind<&ClassifierWrap::ResetAdapter>("resetAdapter"),
+         Bind<&ClassifierWrap::DiscardGradients>("discardGradients"),
+         Bind<&ClassifierWrap::Merge>("merge"), Bind<&ClassifierWrap::Info>("info"),
+         Bind<&ClassifierWrap::Dispose>("dispose")});
+  }
+
+  explicit ClassifierWrap(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<ClassifierWrap>(info), state_(std::make_shared<ClassifierState>()) {}
+
+ private:
+  using Method = Napi::Value (ClassifierWrap::*)(const Napi::CallbackInfo&);
+
+  // A method as a JS method whose C++ exceptions leave as JS errors with a code.
+  template <Method M>
+  Napi::Value GuardedMethod(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [this, &info] { return (this->*M)(info); });
+  }
+
+  template <Method M>
+  static PropertyDescriptor Bind(const char* name) {
+    return InstanceMethod<&ClassifierWrap::GuardedMethod<M>>(name);
+  }
+
+  // Throws unless the instance is in a state to run an operation (which needs a loaded model,
+  // or for load, none yet).
+  void CheckState(bool need_model) const {
+    if (state_->disposed) throw UserError("Classifier is disposed");
+    if (state_->busy) throw UserError("Classifier is busy with " + state_->busy_with);
+    if (need_model && !state_->model) throw UserError("Classifier is not loaded");
+    if (!need_model && state_->model) throw UserError("Classifier is already loaded");
+  }
+
+  // CheckState, then marks the instance busy with `op`.
+  std::shared_ptr<Classifier> Claim(const std::string& op, bool need_model = true) {
+    CheckState(need_model);
+    state_->busy = true;
+    state_->busy_with = op;
+    return state_->model;
+  }
+
+  template <typename Result>
+  Napi::Value Run(Napi::Env env, std::shared_ptr<Classifier> model,
+                  std::function<Result(Classifier&)> compute,
+                  typename AsyncTask<Result>::Convert convert) {
+    auto state = state_;
+    return RunAsync<Result>(
+        env,
+        [state, model, compute] {
+          BusyRelease release{state};
+          return compute(*model);
+        },
+        std::move(convert));
+  }
+
+  // Claims first, then reads the batch, releasing the claim if the batch is bad.
+  Batch ClaimBatch(const Napi::CallbackInfo& info, const std::string& op,
+                   std::shared_ptr<Classifier>* model) {
+    *model = Claim(op);
+    try {
+      return ToBatch(**model, info[0]);
+    } catch (...) {
+      state_->busy = false;
+      throw;
+    }
+  }
+
+  Napi::Value Load(const Napi::CallbackInfo& info) {
+    ClassifierOptions options = ToClassifierOptions(info[0]);
+    Claim("load", /*need_model=*/false);
+    auto state = state_;
+    return RunAsync<bool>(
+        info.Env(),
+        [state, options] {
+          BusyRelease release{state};
+          std::shared_ptr<Classifier> model = Classifier::Load(options);
+          if (!state->disposed) state->model = std::move(model);
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) {
+    TrainOptions options = ToTrainOptions(info[1]);
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "trainStep", &model);
+    return Run<TrainResult>(
+        info.Env(), model, [batch, options](Classifier& m) { return m.TrainStep(batch, options); },
+        [](Napi::Env env, TrainResult& result) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("loss", Napi::Number::New(env, result.loss));
+          out.Set("gradNorm", Napi::Number::New(env, result.grad_norm));
+          return out;
+        });
+  }
+
+  Napi::Value PredictLogits(const Napi::CallbackInfo& info) {
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "predictLogits", &model);
+    return Run<torch::Tensor>(
+        info.Env(), model, [batch](Classifier& m) { return m.PredictLogits(batch); },
+        ToTensorValue);
+  }
+
+  Napi::Value PredictProba(const Napi::CallbackInfo& info) {
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "predictProba", &model);
+    return Run<torch::Tensor>(
+        info.Env(), model, [batch](Classifier& m) { return m.PredictProba(batch); }, ToTensorValue);
+  }
+
+  // gradients(batch, checkpointing) -> { loss, grads: { [peft key]: Float32Array } }: for
+  // inspecting and testing gradients without an optimizer step.
+  Napi::Value Gradients(const Napi::CallbackInfo& info) {
+    bool checkpointing = ToBool(info[1], "checkpointing", false);
+    std::shared_ptr<Classifier> model;
+    Batch batch = ClaimBatch(info, "gradients", &model);
+    using Grads = std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>>;
+    return Run<Grads>(
+        info.Env(), model,
+        [batch, checkpointing](Classifier& m) { return m.Gradients(batch, checkpointing); },
+        [](Napi::Env env, Grads& result) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("loss", Napi::Number::New(env, result.first));
+          auto grads = Napi::Object::New(env);
+          for (auto& [name, t] : result.second) grads.Set(name, FromTensor(env, t));
+          out.Set("grads", grads);
+          return out;
+        });
+  }
+
+  // A model operation without a result.
+  Napi::Value RunVoid(Napi::Env env, const std::string& op,
+                      std::function<void(Classifier&)> operation) {
+    auto model = Claim(op);
+    return Run<bool>(
+        env, model,
+        [operation](Classifier& m) {
+          operation(m);
+          return true;
+        },
+        Undefined);
+  }
+
+  Napi::Value SaveAdapter(const Napi::CallbackInfo& info) {
+    std::string dir = ToString(info[0], "saveAdapter(dir): dir");
+    return RunVoid(info.Env(), "saveAdapter", [dir](Classifier& m) { m.SaveAdapter(dir); });
+  }
+
+  Napi::Value LoadAdapter(const Napi::CallbackInfo& info) {
+    std::string dir = ToString(info[0], "loadAdapter(dir): dir");
+    return RunVoid(info.Env(), "loadAdapter", [dir](Classifier& m) { m.LoadAdapter(dir); });
+  }
+
+  Napi::Value ResetAdapter(const Napi::CallbackInfo& info) {
+    auto seed = static_cast<uint64_t>(ToInteger(info[0], "seed", kNonNegative));
+    return RunVoid(info.Env(), "resetAdapter", [seed](Classifier& m) { m.ResetAdapter(seed); });
+  }
+
+  Napi::Value DiscardGradients(const Napi::CallbackInfo& info) {
+    return RunVoid(info.Env(), "discardGradients", [](Classifier& m) { m.DiscardGradients(); });
+  }
+
+  Napi::Value Merge(const Napi::CallbackInfo& info) {
+    return RunVoid(info.Env(), "merge", [](Classifier& m) { m.Merge(); });
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    CheckState(/*need_model=*/true);
+    return FromClassifierInfo(info.Env(), state_->model->Info());
+  }
+
+  // Drops the model now, or when the running task ends (it holds its own reference).
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    state_->disposed = true;
+    state_->model.reset();
+    // The model's freed buffers went to the allocator's cache; give them back to the system.
+    ReleaseCachedCpuMemory();
+    return info.Env().Undefined();
+  }
+
+  std::shared_ptr<ClassifierState> state_;
+};
+
+}  // namespace
+
+void InitClassifierBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeClassifier", ClassifierWrap::Define(env));
+}
+
+}  // namespace mentallam

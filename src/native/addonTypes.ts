@@ -1,0 +1,296 @@
+/**
+ * The native addon's contract, declared once: every export of build/Release/mentallam.node with
+ * its argument and result types, one interface per binding file of native/ (addon.h). The
+ * wrappers in this folder are typed against it; nothing outside src/native/ sees the binding.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Errors (native/errors.h)
+// ---------------------------------------------------------------------------------------------
+
+/** The `code` every error from the addon carries. */
+export const NATIVE_ERROR_CODES = [
+  /** libtorch / the CPU allocator ran out of memory (CPU or GPU); a smaller batch may fit. */
+  'ERR_NATIVE_OOM',
+  /** Bad input: an argument, an option, a file (config.json, safetensors, an adapter). */
+  'ERR_NATIVE_USER',
+  /** Anything else: a libtorch check that should not fail, a bug. */
+  'ERR_NATIVE_INTERNAL',
+] as const;
+
+export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];
+
+/**
+ * An error from the addon: Error, or TypeError / RangeError for an argument of the wrong type or
+ * out of range (those have code ERR_NATIVE_USER). The message is one line.
+ */
+export interface NativeError extends Error {
+  code: NativeErrorCode;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime (native/addon_runtime.cc)
+// ---------------------------------------------------------------------------------------------
+
+/** Facts about the libtorch the addon runs on. */
+export interface NativeInfo {
+  torchVersion: string;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  threads: number;
+  builtWithCuda: boolean;
+  /** The caching allocator for large CPU tensors (native/cpu_allocator.h). */
+  cpuCache: CpuCacheStats;
+}
+
+export interface CpuCacheStats {
+  /** false when MENTALLAM_CPU_CACHE=0 kept libtorch's default allocator. */
+  enabled: boolean;
+  liveBytes: number;
+  cachedBytes: number;
+  peakLiveBytes: number;
+  /** Large allocations served from the cache / mapped afresh. */
+  hits: number;
+  misses: number;
+}
+
+export interface RuntimeBinding {
+  info(): NativeInfo;
+  setNumThreads(threads: number): void;
+  checkDevice(device: string): string;
+  manualSeed(seed: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoint I/O (native/addon_checkpoint_io.cc)
+// ---------------------------------------------------------------------------------------------
+
+/** safetensors dtype names as they appear in a file header. */
+export type SafetensorsDtype = string;
+
+/** One tensor of a safetensors header; begin/end are byte offsets in the file's data section. */
+export interface SafetensorsEntry {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  file: string;
+  begin: number;
+  end: number;
+}
+
+/** A tensor read as float32, whatever its dtype on disk. */
+export interface SafetensorsTensor {
+  shape: number[];
+  dtype: SafetensorsDtype;
+  data: Float32Array;
+}
+
+/** A tensor to write: float32 data, stored as `dtype` (F32 unless given). */
+export interface SafetensorsTensorInput {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+  dtype?: 'F32' | 'BF16' | 'F16';
+}
+
+/** RoPE scaling as config.json spells it; null in LlamaConfig means none ("default"). */
+export interface RopeScaling {
+  rope_type: 'linear' | 'llama3';
+  factor: number;
+  /** llama3 only. */
+  low_freq_factor?: number;
+  high_freq_factor?: number;
+  original_max_position_embeddings?: number;
+}
+
+/**
+ * A Llama config.json as the addon reads and writes it: transformers' keys, with every default
+ * and derived value filled in (head_dim, num_key_value_heads, id2label). native/model_config.h
+ * owns the keys and the defaults; this type mirrors its to_json. (A type, not an interface, so
+ * that a loaded config is also a LlamaConfigInput.)
+ */
+export type LlamaConfig = {
+  architectures: string[];
+  model_type: 'llama';
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  head_dim: number;
+  vocab_size: number;
+  max_position_embeddings: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  rope_scaling: RopeScaling | null;
+  hidden_act: string;
+  initializer_range: number;
+  attention_dropout: number;
+  attention_bias: boolean;
+  mlp_bias: boolean;
+  tie_word_embeddings: boolean;
+  pretraining_tp: number;
+  pad_token_id: number | null;
+  bos_token_id: number | null;
+  eos_token_id: number | null;
+  /** Label names by index: {"0": "LABEL_0", "1": "LABEL_1"}. */
+  id2label: Record<string, string>;
+  label2id: Record<string, number>;
+  torch_dtype: string;
+  problem_type?: string;
+};
+
+/**
+ * What writeLlamaConfig and Classifier.createRandom accept: any config.json keys (either
+ * transformers spelling, e.g. rope_parameters or num_labels); absent ones take transformers'
+ * defaults, as when transformers loads the file.
+ */
+export type LlamaConfigInput = Partial<LlamaConfig> & { [key: string]: unknown };
+
+/** What checkLlamaCheckpoint found: shapes checked, whether a score head exists, unused keys. */
+export interface CheckpointCheck {
+  checked: number;
+  hasScore: boolean;
+  ignored: string[];
+}
+
+export interface CheckpointIoBinding {
+  inspectSafetensors(pathOrDir: string): Promise<SafetensorsEntry[]>;
+  readSafetensorsTensor(pathOrDir: string, name: string): Promise<SafetensorsTensor>;
+  writeSafetensors(
+    path: string,
+    tensors: SafetensorsTensorInput[],
+    metadata?: Record<string, string>,
+  ): Promise<void>;
+  loadLlamaConfig(dir: string): Promise<LlamaConfig>;
+  writeLlamaConfig(path: string, config: LlamaConfigInput): Promise<void>;
+  checkLlamaCheckpoint(dir: string): Promise<CheckpointCheck>;
+  createRandomModel(dir: string, config: LlamaConfigInput, seed: number): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classifier (native/addon_classifier.cc)
+// ---------------------------------------------------------------------------------------------
+
+/** DoRA settings, as peft's LoraConfig(use_dora=True) names them. */
+export interface DoraOptions {
+  r: number;
+  alpha: number;
+  dropout: number;
+  /** Module names matched as peft does (equal, or ending in "." + name), e.g. "q_proj". */
+  targetModules: string[];
+  useRslora: boolean;
+}
+
+export interface ClassifierLoadOptions {
+  /** A Hugging Face Llama checkpoint directory (config.json + safetensors). */
+  modelDir: string;
+  dora: DoraOptions;
+  /** Overrides config.json; 1 = one logit (BCE), 2 = two logits (cross entropy). */
+  numLabels?: number;
+  /** "cpu" (default), "cuda", "cuda:N". */
+  device?: string;
+  /** Base weight dtype: "float32" | "bfloat16" | "float16"; default bf16 on CUDA, fp32 on CPU. */
+  dtype?: string;
+  gradientCheckpointing?: boolean;
+  /** Seeds the adapter initialisation (and a fresh score head). */
+  seed: number;
+  /** Overrides config.json's pad_token_id; pooling uses it (rightmost non-pad token). */
+  padTokenId?: number;
+}
+
+/** A micro-batch: row-major (batchSize, seqLen) ids and mask; labels 0/1 per row. */
+export interface Batch {
+  inputIds: Int32Array;
+  attentionMask: Uint8Array;
+  labels?: Float32Array | Int32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+export interface TrainStepOptions {
+  lr: number;
+  /** AdamW decoupled weight decay on matrices (A, B, score); never on magnitudes. Default 0. */
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (0 or absent: no clipping). */
+  maxGradNorm?: number;
+  /** true: backward only; gradients add up until a call with accumulate false steps. */
+  accumulate?: boolean;
+  /** BCE pos_weight (numLabels 1) or class weights [1, posWeight] (numLabels 2). */
+  posWeight?: number;
+  /** AdamW betas; default [0.9, 0.999] as torch.optim.AdamW. */
+  adamBetas?: [number, number];
+  /** AdamW eps; default 1e-8 as torch.optim.AdamW. */
+  adamEps?: number;
+}
+
+export interface TrainStepResult {
+  loss: number;
+  /** Global gradient norm before clipping (mean over the accumulated micro-batches); NaN for accumulate-only calls. */
+  gradNorm: number;
+}
+
+export interface ClassifierInfo {
+  numLayers: number;
+  hiddenSize: number;
+  numLabels: number;
+  vocabSize: number;
+  padTokenId: number | null;
+  device: string;
+  dtype: string;
+  baseParameters: number;
+  trainableParameters: number;
+  optimizerStep: number;
+  accumulatedMicroBatches: number;
+  merged: boolean;
+  gradientCheckpointing: boolean;
+  parameterBytes: number;
+  dora: DoraOptions;
+}
+
+/** Gradients by peft key after one forward/backward (for tests and debugging). */
+export interface ClassifierGradients {
+  loss: number;
+  grads: Record<string, Float32Array>;
+}
+
+/** A NativeClassifier instance. */
+export interface AddonClassifier {
+  load(options: ClassifierLoadOptions): Promise<void>;
+  trainStep(batch: Batch, options: TrainStepOptions): Promise<TrainStepResult>;
+  predictLogits(batch: Batch): Promise<Float32Array>;
+  predictProba(batch: Batch): Promise<Float32Array>;
+  gradients(batch: Batch, checkpointing: boolean): Promise<ClassifierGradients>;
+  saveAdapter(dir: string): Promise<void>;
+  loadAdapter(dir: string): Promise<void>;
+  resetAdapter(seed: number): Promise<void>;
+  discardGradients(): Promise<void>;
+  merge(): Promise<void>;
+  info(): ClassifierInfo;
+  dispose(): void;
+}
+
+export interface ClassifierBinding {
+  NativeClassifier: new () => AddonClassifier;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test-only exports (native/addon_testing.cc), on the module's `testing` object
+// ---------------------------------------------------------------------------------------------
+
+export interface TestingBinding {
+  /** Row-major [m,k] x [k2,n] product on the compute thread; k != k2 rejects (libtorch). */
+  matmul(
+    a: Float32Array,
+    m: number,
+    k: number,
+    b: Float32Array,
+    k2: number,
+    n: number,
+  ): Promise<Float32Array>;
+}
+
+/** The whole module as addon.cc exports it. */
+export interface BindingModule extends RuntimeBinding, CheckpointIoBinding, ClassifierBinding {
+  testing: TestingBinding;
+}

@@ -1,0 +1,38 @@
+/**
+ * The native addon (native/, libtorch): the Llama + DoRA classifier, checkpoint I/O and runtime
+ * settings, typed by addonTypes.ts. Errors from the addon carry a NativeErrorCode.
+ */
+export type {
+  Batch,
+  CheckpointCheck,
+  ClassifierGradients,
+  ClassifierInfo,
+  ClassifierLoadOptions,
+  CpuCacheStats,
+  DoraOptions,
+  LlamaConfig,
+  LlamaConfigInput,
+  NativeError,
+  NativeErrorCode,
+  NativeInfo,
+  RopeScaling,
+  SafetensorsDtype,
+  SafetensorsEntry,
+  SafetensorsTensor,
+  SafetensorsTensorInput,
+  TrainStepOptions,
+  TrainStepResult,
+} from './addonTypes.js';
+export { NATIVE_ERROR_CODES } from './addonTypes.js';
+export {
+  checkLlamaCheckpoint,
+  inspectSafetensors,
+  loadLlamaConfig,
+  readSafetensorsTensor,
+  writeLlamaConfig,
+  writeSafetensors,
+} from './checkpointIo.js';
+export { Classifier } from './classifier.js';
+export { isNativeError, nativeErrorCode } from './errors.js';
+export { checkDevice, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
+export { testing } from './testing.js';
