@@ -18,6 +18,9 @@
 //   or a space before a non-ASCII numeral such as "½").
 // - `tokenizer.ggml.add_space_prefix = false` turns off the "▁" put before the text (transformers
 //   ignores the key).
+// And one transformers artefact is not copied: for a `gpt2` file that names no unknown token,
+// transformers appends GPT2Tokenizer's default "<|endoftext|>" after the vocabulary, an id past the
+// model's embedding matrix.
 
 import { generateMerges, type Merge } from './bpeMerges.js';
 import {

@@ -44,6 +44,7 @@ interface OracleAnswer {
   sentencepiece: { raw: number[][] };
   spm: Record<string, HfTokenizer & { dir: string }>;
   gguf_llama: HfTokenizer & { path: string; metadata: GgufMetadata };
+  gguf_llama3: HfTokenizer & { path: string; metadata: GgufMetadata };
   smollm2?: HfTokenizer & { metadata: GgufMetadata; llamacpp_split_raw: number[][] };
 }
 
@@ -231,6 +232,28 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     expect(parts(ggufTokenizer(hf.metadata, hf.path).json as typeof hf.json)).toEqual(
       parts(hf.json),
     );
+  });
+
+  it("a GGUF gpt2 tokenizer with Llama 3's pre-tokenizer (llama-bpe)", async () => {
+    const hf = answer.gguf_llama3;
+    expect(hf.metadata['tokenizer.ggml.pre']).toBe('llama-bpe');
+    const tok = loadTokenizer(hf.path, { readGgufMetadata: () => hf.metadata });
+    expect(tok.addBos).toBe(true);
+    // transformers' GPT2Tokenizer brings its default unk token "<|endoftext|>" and appends it
+    // after the file's vocabulary when the file names no unknown token; that id is past the
+    // model's embedding, so it is not copied here. Everything else is the same.
+    const tokens = hf.metadata['tokenizer.ggml.tokens'] as string[];
+    const extra = { id: tokens.length, content: '<|endoftext|>' };
+    expect(hf.json.added_tokens).toContainEqual(expect.objectContaining(extra));
+    const { decoded } = await expectSameIds(tok, { ...hf, vocab_size: tokens.length });
+    texts.forEach((text, i) =>
+      expect({ text, decoded: decoded[i] }).toEqual({ text, decoded: text }),
+    );
+    const theirs = parts(hf.json);
+    theirs.added_tokens = (theirs.added_tokens as { id: number }[]).filter(
+      (t) => t.id !== extra.id,
+    );
+    expect(parts(ggufTokenizer(hf.metadata, hf.path).json as typeof hf.json)).toEqual(theirs);
   });
 
   const itIfSmollm2 = existsSync(smollm2) ? it : it.skip;

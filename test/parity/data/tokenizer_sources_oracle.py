@@ -12,7 +12,8 @@ It trains <workdir>/spm/tokenizer.model (SentencePiece BPE with byte fallback, L
 normalisation settings), writes one directory per tokenizer_config variant beside it and a
 vocab-only GGUF `llama` tokenizer made from the same model, and answers, for every tokenizer:
 ids with and without special tokens, the decoded ids, the tokenizer.json transformers built, and
-for the GGUFs the tokenizer metadata as the TypeScript side reads it.
+for the GGUFs the tokenizer metadata as the TypeScript side reads it. A third GGUF holds a
+byte-level BPE trained here with Llama 3's pre-tokenizer (`gpt2` model, `llama-bpe` pre).
 """
 import json
 import os
@@ -22,8 +23,9 @@ import sys
 import gguf
 import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2
-from tokenizers import Tokenizer, pre_tokenizers
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, LlamaTokenizerFast
+from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
 
 
 def encode_all(hf, texts):
@@ -107,6 +109,49 @@ def write_llama_gguf(model_path, gguf_path):
     writer.close()
 
 
+def write_llama3_gguf(corpus, gguf_path):
+    """A vocab-only GGUF `gpt2` tokenizer with Llama 3's pre-tokenizer (`llama-bpe`): byte-level
+    BPE trained here with `tokenizers` on Llama 3's split, written as llama.cpp's converter does."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(GGUF_PRE_TOKENIZER_SPLITS["llama-bpe"]), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    specials = ["<|begin_of_text|>", "<|end_of_text|>"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=1500,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(corpus, trainer)
+    model = json.loads(tokenizer.to_str())["model"]
+    tokens = [token for token, _ in sorted(model["vocab"].items(), key=lambda kv: kv[1])]
+    writer = gguf.GGUFWriter(gguf_path, "llama")
+    writer.add_block_count(1)
+    writer.add_context_length(128)
+    writer.add_embedding_length(8)
+    writer.add_feed_forward_length(16)
+    writer.add_head_count(2)
+    writer.add_head_count_kv(2)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(len(tokens))
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("llama-bpe")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if t in specials else 1 for t in tokens])
+    writer.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in model["merges"]])
+    writer.add_bos_token_id(tokens.index(specials[0]))
+    writer.add_eos_token_id(tokens.index(specials[1]))
+    writer.add_add_bos_token(True)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def main():
     request = json.load(sys.stdin)
     workdir, texts = request["workdir"], request["texts"]
@@ -136,6 +181,16 @@ def main():
     result["path"] = llama_gguf
     result["metadata"] = gguf_metadata(llama_gguf)
     out["gguf_llama"] = result
+
+    llama3_gguf = os.path.join(workdir, "llama3", "llama3-tokenizer.gguf")
+    os.makedirs(os.path.dirname(llama3_gguf))
+    write_llama3_gguf(request["corpus"], llama3_gguf)
+    result = encode_all(
+        AutoTokenizer.from_pretrained(os.path.dirname(llama3_gguf), gguf_file="llama3-tokenizer.gguf"), texts
+    )
+    result["path"] = llama3_gguf
+    result["metadata"] = gguf_metadata(llama3_gguf)
+    out["gguf_llama3"] = result
 
     if request.get("smollm2"):
         path = request["smollm2"]
