@@ -212,7 +212,9 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     const differ = texts.filter(
       (_, i) => JSON.stringify(raw[i]) !== JSON.stringify(answer.sentencepiece.raw[i]),
     );
-    for (const text of differ) expect(text).toMatch(AMBIGUOUS_FOR_METASPACE);
+    // SentencePiece also puts "▁" before a user-defined piece that starts the text.
+    for (const text of differ)
+      expect(text).toMatch(new RegExp(`${AMBIGUOUS_FOR_METASPACE.source}|^<criterion>`, 'u'));
     expect(texts.length - differ.length).toBeGreaterThan(40);
   });
 
@@ -274,10 +276,12 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     const differ = texts.filter((_, i) => JSON.stringify(ours[i]) !== JSON.stringify(hf.raw[i]));
     expect(differ.length).toBeGreaterThan(0);
     for (const text of differ) expect(text).toMatch(/\s\p{N}/u);
-    // Byte-level BPE decodes every text back exactly.
-    texts.forEach((text, i) =>
-      expect({ text, decoded: decoded[i] }).toEqual({ text, decoded: text }),
-    );
+    // Byte-level BPE decodes every text back exactly, except the control tokens skipped.
+    texts.forEach((text, i) => {
+      if (!/<\|im_start\|>/.test(text)) {
+        expect({ text, decoded: decoded[i] }).toEqual({ text, decoded: text });
+      }
+    });
 
     const built = ggufTokenizer(hf.metadata, smollm2).json as typeof hf.json;
     expect(built.pre_tokenizer).toEqual({

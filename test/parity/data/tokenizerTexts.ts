@@ -14,6 +14,7 @@ export const TRICKY_TEXTS = [
   '   leading and trailing   ',
   '▁already▁has▁metaspace▁',
   '<s> </s> <unk> look like special tokens',
+  '<criterion> and <|im_start|> and <think> look like added tokens <criterion>',
   'Lone surrogate-free astral: 𐍈 𝄞 🀄',
   'x',
   '',
