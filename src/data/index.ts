@@ -43,7 +43,6 @@ export { KEYWORDS } from './syntheticTemplates.js';
 export { cachedTokenRows, loadTokenizer, padBatch, tokenCacheKey } from './tokenizer.js';
 export type {
   EncodedBatch,
-  GgufMetadataReader,
   LoadTokenizerOptions,
   PaddingSide,
   TokenCacheKey,

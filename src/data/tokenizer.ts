@@ -22,9 +22,6 @@ import { findTokenizerSource, TokenizerError, type TokenizerSource } from './tok
 
 export type PaddingSide = 'left' | 'right';
 
-/** Reads a GGUF file's metadata (key -> value); the native addon provides one (inspectGguf). */
-export type GgufMetadataReader = (path: string) => GgufMetadata;
-
 export interface LoadTokenizerOptions {
   /** Pad id; default: the source's pad token, else its unk token, else EOS. */
   padTokenId?: number;
@@ -33,8 +30,8 @@ export interface LoadTokenizerOptions {
   addBos?: boolean;
   /** Append EOS; default: the source's add_eos_token (false when absent). */
   addEos?: boolean;
-  /** How to read a GGUF file's metadata; needed when the tokenizer comes from a GGUF file. */
-  readGgufMetadata?: GgufMetadataReader;
+  /** The GGUF file's metadata, when the tokenizer comes from a GGUF file (see openTokenizer). */
+  ggufMetadata?: GgufMetadata;
 }
 
 export interface EncodedBatch {
@@ -104,7 +101,7 @@ export function padBatch(
 
 /**
  * Loads the tokenizer of `modelPathOrDir`: a model directory (tokenizer.json, else tokenizer.model,
- * else its one .gguf file) or a .gguf file. A GGUF source needs `options.readGgufMetadata`.
+ * else its one .gguf file) or a .gguf file. A GGUF source needs `options.ggufMetadata`.
  */
 export function loadTokenizer(
   modelPathOrDir: string,
@@ -156,13 +153,13 @@ function buildTokenizer(source: TokenizerSource, options: LoadTokenizerOptions):
     const model = readSentencePieceModel(readFileSync(source.path), source.path);
     return sentencePieceTokenizer(model, readTokenizerConfig(configPath), source.path, configPath);
   }
-  if (!options.readGgufMetadata) {
+  if (!options.ggufMetadata) {
     throw new TokenizerError(
       source.path,
-      'reading the tokenizer of a GGUF file needs a GGUF metadata reader (readGgufMetadata)',
+      'the tokenizer of a GGUF file is built from its metadata: pass ggufMetadata',
     );
   }
-  return ggufTokenizer(options.readGgufMetadata(source.path), source.path);
+  return ggufTokenizer(options.ggufMetadata, source.path);
 }
 
 interface ResolvedSpecials {

@@ -220,13 +220,9 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
 
   it('a GGUF llama (SentencePiece) tokenizer: scores, token types, BOS from the metadata', async () => {
     const hf = answer.gguf_llama;
-    const readGgufMetadata = (path: string) => {
-      expect(path).toBe(hf.path);
-      return hf.metadata;
-    };
     // By file and by the directory holding it.
     for (const where of [hf.path, dirname(hf.path)]) {
-      const tok = loadTokenizer(where, { readGgufMetadata });
+      const tok = loadTokenizer(where, { ggufMetadata: hf.metadata });
       expect(tok.source).toEqual({ kind: 'gguf', path: hf.path });
       expect(tok.addBos).toBe(true);
       await expectSameIds(tok, hf);
@@ -239,7 +235,7 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
   it("a GGUF gpt2 tokenizer with Llama 3's pre-tokenizer (llama-bpe)", async () => {
     const hf = answer.gguf_llama3;
     expect(hf.metadata['tokenizer.ggml.pre']).toBe('llama-bpe');
-    const tok = loadTokenizer(hf.path, { readGgufMetadata: () => hf.metadata });
+    const tok = loadTokenizer(hf.path, { ggufMetadata: hf.metadata });
     expect(tok.addBos).toBe(true);
     // transformers' GPT2Tokenizer brings its default unk token "<|endoftext|>" and appends it
     // after the file's vocabulary when the file names no unknown token; that id is past the
@@ -263,7 +259,7 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     const hf = answer.smollm2 as NonNullable<OracleAnswer['smollm2']>;
     expect(hf.metadata['tokenizer.ggml.model']).toBe('gpt2');
     expect(hf.metadata['tokenizer.ggml.pre']).toBe('smollm');
-    const tok = loadTokenizer(smollm2, { readGgufMetadata: () => hf.metadata });
+    const tok = loadTokenizer(smollm2, { ggufMetadata: hf.metadata });
     expect(tok).toMatchObject({ bosTokenId: 1, eosTokenId: 2, unkTokenId: 0, addBos: false });
     expect(tok.padTokenId).toBe(hf.pad_token_id);
 
@@ -299,11 +295,11 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
 
   it('gives each source its own identity hash, stable across loads', () => {
     const spmDir = (answer.spm.llama2 as { dir: string }).dir;
-    const metadata = () => answer.gguf_llama.metadata;
+    const metadata = answer.gguf_llama.metadata;
     const a = loadTokenizer(spmDir);
     const b = loadTokenizer(spmDir);
-    const gguf = loadTokenizer(answer.gguf_llama.path, { readGgufMetadata: metadata });
-    const ggufAgain = loadTokenizer(answer.gguf_llama.path, { readGgufMetadata: metadata });
+    const gguf = loadTokenizer(answer.gguf_llama.path, { ggufMetadata: metadata });
+    const ggufAgain = loadTokenizer(answer.gguf_llama.path, { ggufMetadata: metadata });
     expect(a.hash).toBe(b.hash);
     expect(gguf.hash).toBe(ggufAgain.hash);
     expect(new Set([a.hash, gguf.hash, loadTokenizer(spmDir, { addBos: false }).hash]).size).toBe(

@@ -136,7 +136,7 @@ describe('GGUF tokenizers', () => {
   it('builds a byte-level BPE tokenizer from gpt2 metadata (typed arrays, bigint ids)', async () => {
     const gguf = join(dir, 'tiny.gguf');
     touch(gguf);
-    const tok = loadTokenizer(gguf, { readGgufMetadata: () => gpt2Metadata() });
+    const tok = loadTokenizer(gguf, { ggufMetadata: gpt2Metadata() });
     expect(tok).toMatchObject({
       source: { kind: 'gguf', path: gguf },
       bosTokenId: 1,
@@ -152,7 +152,7 @@ describe('GGUF tokenizers', () => {
     expect(await tok.encode('<|im_start|>hello<think>')).toEqual([1, 13, 19]);
     expect(await tok.decode([1, 13, 19])).toBe('hello<think>');
     const withBos = loadTokenizer(gguf, {
-      readGgufMetadata: () => gpt2Metadata({ 'tokenizer.ggml.add_bos_token': true }),
+      ggufMetadata: gpt2Metadata({ 'tokenizer.ggml.add_bos_token': true }),
     });
     expect(await withBos.encode('hello')).toEqual([1, 13]);
     expect(withBos.hash).not.toBe(tok.hash);
@@ -176,14 +176,14 @@ describe('GGUF tokenizers', () => {
     };
     const gguf = join(dir, 'llama.gguf');
     touch(gguf);
-    const tok = loadTokenizer(gguf, { readGgufMetadata: () => metadata });
+    const tok = loadTokenizer(gguf, { ggufMetadata: metadata });
     expect(tok.addBos).toBe(true);
     // "▁ab ab": Metaspace puts "▁" first; "ab" without a space is its own token; "é" is bytes.
     expect(await tok.encode('ab ab')).toEqual([1, 264, 264]);
     expect(await tok.encode('abé')).toEqual([1, 264, 3 + 0xc3, 3 + 0xa9]);
     expect(await tok.decode(await tok.encode('abé ab'))).toBe('abé ab');
     const noPrefix = loadTokenizer(gguf, {
-      readGgufMetadata: () => ({ ...metadata, 'tokenizer.ggml.add_space_prefix': false }),
+      ggufMetadata: { ...metadata, 'tokenizer.ggml.add_space_prefix': false },
     });
     expect(await noPrefix.encodeRaw('ab')).toEqual([263]);
   });
@@ -257,7 +257,7 @@ describe('GGUF tokenizers', () => {
     const gguf = join(dir, 'tiny.gguf');
     touch(gguf);
     expect(() => loadTokenizer(gguf)).toThrow(
-      `${gguf}: reading the tokenizer of a GGUF file needs`,
+      `${gguf}: the tokenizer of a GGUF file is built from its metadata`,
     );
   });
 });
