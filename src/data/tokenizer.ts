@@ -128,7 +128,7 @@ export function loadTokenizer(
       'no pad, unk or EOS token to pad with: set model.pad_token_id (padTokenId)',
     );
   }
-  const resolved = {
+  const resolved: ResolvedSpecials = {
     bosTokenId: built.bosTokenId,
     eosTokenId: built.eosTokenId,
     unkTokenId: built.unkTokenId,
