@@ -12,6 +12,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "addon_gguf.h"
 #include "async_task.h"
 #include "classifier.h"
 #include "cpu_allocator.h"
@@ -885,6 +886,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, MatmulAsync, "matmul"));
   RegisterCheckpointIo(env, exports);
   RegisterClassifier(env, exports);
+  InitGguf(env, exports);
   return exports;
 }
 

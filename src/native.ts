@@ -196,7 +196,10 @@ export function writeSafetensors(
   return addon().writeSafetensors(path, tensors, metadata);
 }
 
-/** Parses <dir>/config.json (or a .json path) with transformers' LlamaConfig defaults. */
+/**
+ * Parses <dir>/config.json (or a .json path) with transformers' LlamaConfig defaults; for a GGUF
+ * model, maps its llama.* metadata as transformers' GGUF loader does.
+ */
 export function loadLlamaConfig(dir: string): Promise<LlamaConfig> {
   return addon().loadLlamaConfig(dir);
 }
@@ -233,7 +236,10 @@ export interface DoraOptions {
 }
 
 export interface ClassifierLoadOptions {
-  /** A Hugging Face Llama checkpoint directory (config.json + safetensors). */
+  /**
+   * A Hugging Face Llama checkpoint directory (config.json + safetensors), a .gguf file, or a
+   * directory holding exactly one .gguf and no config.json (dequantized at load).
+   */
   modelDir: string;
   dora: DoraOptions;
   /** Overrides config.json; 1 = one logit (BCE), 2 = two logits (cross entropy). */
@@ -451,4 +457,92 @@ export class Classifier {
 /** Seeds libtorch's global generators (dropout masks). */
 export function manualSeed(seed: number): void {
   addon().manualSeed(seed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF files (native/gguf.h, native/addon_gguf.cc): header, metadata and tensor infos, and
+// single tensors dequantized to float32. Models load through Classifier.load({ modelDir }).
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A GGUF metadata value. Integers and floats are numbers (a 64-bit integer beyond 2^53 is a
+ * bigint); arrays of numbers are typed arrays of the stored width (tokenizer.ggml.scores is a
+ * Float32Array, token_type an Int32Array); arrays of strings and bools are plain arrays; an
+ * array of arrays holds GgufValue arrays.
+ */
+export type GgufValue =
+  | number
+  | bigint
+  | boolean
+  | string
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array
+  | boolean[]
+  | string[]
+  | GgufValue[];
+
+/** One tensor info of a GGUF header. */
+export interface GgufTensorInfo {
+  /** As in the file: "blk.0.attn_q.weight". */
+  name: string;
+  /** The Hugging Face Llama name ("model.layers.0.self_attn.q_proj.weight"), null if none. */
+  hfName: string | null;
+  /** ggml type: "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K", ... */
+  type: string;
+  /** Row-major (torch) order: the file's dimensions reversed. */
+  shape: number[];
+  /** Bytes from the start of the data section. */
+  offset: number;
+  nbytes: number;
+}
+
+/** What inspectGguf read: the whole file is validated before this is returned. */
+export interface GgufInspection {
+  version: number;
+  alignment: number;
+  /** Byte offset of the data section in the file. */
+  dataOffset: number;
+  /** Every key of the file, in file order. */
+  metadata: Record<string, GgufValue>;
+  tensors: GgufTensorInfo[];
+}
+
+/** A GGUF tensor dequantized to float32. */
+export interface GgufTensor {
+  /** The GGUF name. */
+  name: string;
+  type: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+interface AddonBinding {
+  inspectGguf(path: string): Promise<GgufInspection>;
+  readGgufTensor(path: string, name: string): Promise<GgufTensor>;
+}
+
+/**
+ * Validates a GGUF file (v2/v3) and returns its header, metadata and tensor infos. Rejects with
+ * the file and the problem (bad magic, unsupported version, truncation, lengths beyond the file,
+ * unknown types, misaligned or out-of-file tensor data).
+ */
+export function inspectGguf(path: string): Promise<GgufInspection> {
+  return addon().inspectGguf(path);
+}
+
+/**
+ * Reads one tensor as float32, dequantized as ggml does. A GGUF name ("blk.0.attn_q.weight")
+ * gives the tensor as stored; a Hugging Face name ("model.layers.0.self_attn.q_proj.weight")
+ * gives it as the model loads it (q/k rows un-permuted from llama.cpp's RoPE layout).
+ */
+export function readGgufTensor(path: string, name: string): Promise<GgufTensor> {
+  return addon().readGgufTensor(path, name);
 }
