@@ -40,7 +40,13 @@ export type {
   WriteSyntheticOptions,
 } from './synthetic.js';
 export { KEYWORDS } from './syntheticTemplates.js';
-export { cachedTokenRows, loadTokenizer, padBatch, tokenCacheKey } from './tokenizer.js';
+export {
+  cachedTokenRows,
+  loadTokenizer,
+  openTokenizer,
+  padBatch,
+  tokenCacheKey,
+} from './tokenizer.js';
 export type {
   EncodedBatch,
   LoadTokenizerOptions,

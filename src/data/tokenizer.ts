@@ -1,9 +1,9 @@
 // Tokenization through Hugging Face's own `tokenizers` binding. The tokenizer comes from the model's
 // tokenizer.json (+ tokenizer_config.json), from a SentencePiece tokenizer.model, or from a GGUF
-// file's metadata; the last two are converted to the tokenizer.json transformers would build for
-// them (sentencePieceTokenizer.ts, ggufTokenizer.ts). Special tokens are added here rather than by
-// the post-processor, following add_bos_token/add_eos_token the way transformers does, so the ids
-// equal `tokenizer(text)["input_ids"]`.
+// file's metadata (read by the native addon); the last two are converted to the tokenizer.json
+// transformers would build for them (sentencePieceTokenizer.ts, ggufTokenizer.ts). Special tokens
+// are added here rather than by the post-processor, following add_bos_token/add_eos_token the way
+// transformers does, so the ids equal `tokenizer(text)["input_ids"]`.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import tokenizers from 'tokenizers';
 
 import { writeFileAtomic } from '../infra/index.js';
+import { inspectGguf } from '../native.js';
 import { ggufTokenizer, type GgufMetadata } from './ggufTokenizer.js';
 import { readSentencePieceModel } from './sentencePieceModel.js';
 import { sentencePieceTokenizer } from './sentencePieceTokenizer.js';
@@ -30,7 +31,7 @@ export interface LoadTokenizerOptions {
   addBos?: boolean;
   /** Append EOS; default: the source's add_eos_token (false when absent). */
   addEos?: boolean;
-  /** The GGUF file's metadata, when the tokenizer comes from a GGUF file (see openTokenizer). */
+  /** The GGUF file's metadata, when the tokenizer comes from one (openTokenizer reads it). */
   ggufMetadata?: GgufMetadata;
 }
 
@@ -147,6 +148,20 @@ export function loadTokenizer(
   return wrap(tok, source, resolved, hash);
 }
 
+/**
+ * loadTokenizer for any source: when the tokenizer comes from a GGUF file and no `ggufMetadata`
+ * is given, the file's metadata is read with the native addon's GGUF reader first.
+ */
+export async function openTokenizer(
+  modelPathOrDir: string,
+  options: LoadTokenizerOptions = {},
+): Promise<Tokenizer> {
+  const source = findTokenizerSource(modelPathOrDir);
+  if (source.kind !== 'gguf' || options.ggufMetadata) return loadTokenizer(modelPathOrDir, options);
+  const { metadata } = await inspectGguf(source.path);
+  return loadTokenizer(source.path, { ...options, ggufMetadata: metadata });
+}
+
 function buildTokenizer(source: TokenizerSource, options: LoadTokenizerOptions): BuiltTokenizer {
   if (source.kind === 'tokenizer.model') {
     const configPath = join(dirname(source.path), 'tokenizer_config.json');
@@ -156,7 +171,8 @@ function buildTokenizer(source: TokenizerSource, options: LoadTokenizerOptions):
   if (!options.ggufMetadata) {
     throw new TokenizerError(
       source.path,
-      'the tokenizer of a GGUF file is built from its metadata: pass ggufMetadata',
+      'the tokenizer of a GGUF file is built from its metadata: pass ggufMetadata, or use ' +
+        'openTokenizer, which reads it',
     );
   }
   return ggufTokenizer(options.ggufMetadata, source.path);

@@ -1,11 +1,13 @@
 // Tokenizers built from a SentencePiece tokenizer.model and from GGUF metadata must give the ids
 // transformers gives: LlamaTokenizerFast on a tokenizer.model trained here with `sentencepiece`
 // (with several tokenizer_config.json variants), AutoTokenizer(gguf_file=) on a GGUF `llama`
-// tokenizer written from the same model, and on SmolLM2's GGUF (`gpt2` byte-level BPE). The texts
-// cover unicode, emoji, whitespace runs, newlines and tabs, digits and the nine DSM-5 criteria;
-// ids with and without special tokens, decoding, and the tokenizer.json itself are compared.
+// tokenizer written from the same model, on a byte-level GGUF with Llama 3's pre-tokenizer and on
+// SmolLM2's GGUF (`gpt2`, `smollm`); the GGUF metadata is read by the native addon (openTokenizer).
+// The texts cover unicode, emoji, whitespace runs, newlines and tabs, digits and the nine DSM-5
+// criteria; ids with and without special tokens, decoding, and the tokenizer.json itself are
+// compared.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -14,6 +16,7 @@ import {
   ggufTokenizer,
   loadCriteria,
   loadTokenizer,
+  openTokenizer,
   readSentencePieceModel,
   readTokenizerConfig,
   sentencePieceTokenizer,
@@ -222,7 +225,7 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     const hf = answer.gguf_llama;
     // By file and by the directory holding it.
     for (const where of [hf.path, dirname(hf.path)]) {
-      const tok = loadTokenizer(where, { ggufMetadata: hf.metadata });
+      const tok = await openTokenizer(where);
       expect(tok.source).toEqual({ kind: 'gguf', path: hf.path });
       expect(tok.addBos).toBe(true);
       await expectSameIds(tok, hf);
@@ -235,7 +238,7 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
   it("a GGUF gpt2 tokenizer with Llama 3's pre-tokenizer (llama-bpe)", async () => {
     const hf = answer.gguf_llama3;
     expect(hf.metadata['tokenizer.ggml.pre']).toBe('llama-bpe');
-    const tok = loadTokenizer(hf.path, { ggufMetadata: hf.metadata });
+    const tok = await openTokenizer(hf.path);
     expect(tok.addBos).toBe(true);
     // transformers' GPT2Tokenizer brings its default unk token "<|endoftext|>" and appends it
     // after the file's vocabulary when the file names no unknown token; that id is past the
@@ -259,7 +262,9 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     const hf = answer.smollm2 as NonNullable<OracleAnswer['smollm2']>;
     expect(hf.metadata['tokenizer.ggml.model']).toBe('gpt2');
     expect(hf.metadata['tokenizer.ggml.pre']).toBe('smollm');
-    const tok = loadTokenizer(smollm2, { ggufMetadata: hf.metadata });
+    const tok = await openTokenizer(smollm2);
+    // The addon reads the metadata gguf-py reads: the same tokenizer.
+    expect(loadTokenizer(smollm2, { ggufMetadata: hf.metadata }).hash).toBe(tok.hash);
     expect(tok).toMatchObject({ bosTokenId: 1, eosTokenId: 2, unkTokenId: 0, addBos: false });
     expect(tok.padTokenId).toBe(hf.pad_token_id);
 
@@ -293,13 +298,25 @@ describeIfPython('tokenizers from tokenizer.model and GGUF metadata equal transf
     });
   });
 
-  it('gives each source its own identity hash, stable across loads', () => {
+  it('reports a GGUF without a tokenizer and one the addon cannot read, naming the file', async () => {
+    const noTokenizer = join(dir, 'notok', 'model.gguf');
+    await expect(openTokenizer(noTokenizer)).rejects.toThrow(
+      `${noTokenizer}: GGUF metadata has no tokenizer.ggml.model: the file carries no tokenizer`,
+    );
+    const garbage = join(dir, 'notok', 'garbage.gguf');
+    writeFileSync(garbage, 'GGUF but not really');
+    await expect(openTokenizer(garbage)).rejects.toThrow(garbage);
+    expect(() => loadTokenizer(noTokenizer)).toThrow(/pass ggufMetadata, or use openTokenizer/);
+  });
+
+  it('gives each source its own identity hash, stable across loads', async () => {
     const spmDir = (answer.spm.llama2 as { dir: string }).dir;
-    const metadata = answer.gguf_llama.metadata;
     const a = loadTokenizer(spmDir);
-    const b = loadTokenizer(spmDir);
-    const gguf = loadTokenizer(answer.gguf_llama.path, { ggufMetadata: metadata });
-    const ggufAgain = loadTokenizer(answer.gguf_llama.path, { ggufMetadata: metadata });
+    const b = await openTokenizer(spmDir);
+    const gguf = await openTokenizer(answer.gguf_llama.path);
+    const ggufAgain = loadTokenizer(answer.gguf_llama.path, {
+      ggufMetadata: answer.gguf_llama.metadata,
+    });
     expect(a.hash).toBe(b.hash);
     expect(gguf.hash).toBe(ggufAgain.hash);
     expect(new Set([a.hash, gguf.hash, loadTokenizer(spmDir, { addBos: false }).hash]).size).toBe(

@@ -13,7 +13,8 @@ normalisation settings), writes one directory per tokenizer_config variant besid
 vocab-only GGUF `llama` tokenizer made from the same model, and answers, for every tokenizer:
 ids with and without special tokens, the decoded ids, the tokenizer.json transformers built, and
 for the GGUFs the tokenizer metadata as the TypeScript side reads it. A third GGUF holds a
-byte-level BPE trained here with Llama 3's pre-tokenizer (`gpt2` model, `llama-bpe` pre).
+byte-level BPE trained here with Llama 3's pre-tokenizer (`gpt2` model, `llama-bpe` pre), and
+<workdir>/notok/model.gguf has no tokenizer at all.
 """
 import json
 import os
@@ -78,6 +79,15 @@ def train_spm(workdir, corpus):
         minloglevel=2,
     )
     return os.path.join(model_dir, "tokenizer.model")
+
+
+def write_gguf_without_tokenizer(gguf_path):
+    writer = gguf.GGUFWriter(gguf_path, "llama")
+    writer.add_block_count(1)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def write_llama_gguf(model_path, gguf_path):
@@ -181,6 +191,9 @@ def main():
     result["path"] = llama_gguf
     result["metadata"] = gguf_metadata(llama_gguf)
     out["gguf_llama"] = result
+
+    os.makedirs(os.path.join(workdir, "notok"))
+    write_gguf_without_tokenizer(os.path.join(workdir, "notok", "model.gguf"))
 
     llama3_gguf = os.path.join(workdir, "llama3", "llama3-tokenizer.gguf")
     os.makedirs(os.path.dirname(llama3_gguf))
