@@ -60,6 +60,8 @@ export {
   readFoldFile,
   buildPrompt,
   loadTokenizer,
+  openTokenizer,
+  TokenizerError,
   trainTinyTokenizer,
 } from './data/index.js';
 export type {
@@ -70,6 +72,7 @@ export type {
   Criterion,
   Fold,
   Tokenizer,
+  TokenizerSource,
   EncodedBatch,
 } from './data/index.js';
 
