@@ -71,7 +71,10 @@ const LLAMA3_SPLIT = {
   ],
 };
 
-/** `tokenizer.ggml.pre` -> pre-tokenizer, for the values supported here. */
+/**
+ * `tokenizer.ggml.pre` -> pre-tokenizer, for the values supported here. An absent value or
+ * `default` is GPT-2's pattern, as transformers reads it.
+ */
 export const GGUF_PRE_TOKENIZERS: Readonly<Record<string, unknown>> = {
   default: GPT2_SPLIT,
   gpt2: GPT2_SPLIT,
