@@ -18,6 +18,9 @@ void InitCheckpointIoBindings(Napi::Env env, Napi::Object exports);
 // addon_classifier.cc: the NativeClassifier class.
 void InitClassifierBindings(Napi::Env env, Napi::Object exports);
 
+// addon_gguf.cc: inspectGguf, readGgufTensor.
+void InitGgufBindings(Napi::Env env, Napi::Object exports);
+
 // addon_testing.cc: exports used only by tests, on `exports.testing` (matmul).
 void InitTestingBindings(Napi::Env env, Napi::Object testing);
 

@@ -1,8 +1,6 @@
 #include "safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include "atomic_file.h"
 #include "errors.h"
 #include "json_parse.h"
+#include "mapped_file.h"
 
 namespace mentallam {
 
@@ -72,55 +71,6 @@ const DtypeInfo* FindDtype(const std::string& name) {
 }
 
 std::string ErrnoText() { return std::strerror(errno); }
-
-}  // namespace
-
-// A read-only private mapping of a whole file. The fd is closed right after mmap (the mapping
-// keeps the file alive), so many shards do not hold many descriptors.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw UserError(path + ": cannot open: " + ErrnoText());
-    struct stat st{};
-    if (::fstat(fd, &st) != 0) {
-      std::string why = ErrnoText();
-      ::close(fd);
-      throw UserError(path + ": cannot stat: " + why);
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      throw UserError(path + ": is a directory, expected a .safetensors file");
-    }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {  // mmap of length 0 fails with EINVAL; an empty file is caught later
-      void* address = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (address == MAP_FAILED) {
-        std::string why = ErrnoText();
-        ::close(fd);
-        throw UserError(path + ": cannot mmap: " + why);
-      }
-      data_ = static_cast<const uint8_t*>(address);
-    }
-    ::close(fd);
-  }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-};
-
-namespace {
 
 struct ParsedFile {
   std::shared_ptr<const MappedFile> mapping;

@@ -24,7 +24,7 @@ struct TensorEntry {
   std::string file;            // the .safetensors file holding the tensor
 };
 
-class MappedFile;  // an mmap'd file, unmapped when the last reader copy goes away
+class MappedFile;  // mapped_file.h; unmapped when the last reader copy goes away
 
 class SafetensorsReader {
  public:

@@ -64,6 +64,8 @@ export {
   readFoldFile,
   buildPrompt,
   loadTokenizer,
+  openTokenizer,
+  TokenizerError,
   trainTinyTokenizer,
 } from './data/index.js';
 export type {
@@ -74,6 +76,7 @@ export type {
   Criterion,
   Fold,
   Tokenizer,
+  TokenizerSource,
   EncodedBatch,
 } from './data/index.js';
 

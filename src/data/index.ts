@@ -40,7 +40,13 @@ export type {
   WriteSyntheticOptions,
 } from './synthetic.js';
 export { KEYWORDS } from './syntheticTemplates.js';
-export { cachedTokenRows, loadTokenizer, padBatch, tokenCacheKey } from './tokenizer.js';
+export {
+  cachedTokenRows,
+  loadTokenizer,
+  openTokenizer,
+  padBatch,
+  tokenCacheKey,
+} from './tokenizer.js';
 export type {
   EncodedBatch,
   LoadTokenizerOptions,
@@ -48,6 +54,22 @@ export type {
   TokenCacheKey,
   Tokenizer,
 } from './tokenizer.js';
+export { findTokenizerSource, TokenizerError } from './tokenizerSource.js';
+export type { TokenizerSource, TokenizerSourceKind } from './tokenizerSource.js';
+export {
+  GGUF_PRE_TOKENIZERS,
+  GGUF_TOKEN_TYPE,
+  GGUF_TOKENIZER_MODELS,
+  ggufTokenizer,
+} from './ggufTokenizer.js';
+export type { GgufMetadata } from './ggufTokenizer.js';
+export { readSentencePieceModel } from './sentencePieceModel.js';
+export type { SentencePieceModel } from './sentencePieceModel.js';
+export { sentencePieceTokenizer } from './sentencePieceTokenizer.js';
+export { readTokenizerConfig } from './tokenizerConfig.js';
+export type { TokenizerConfig } from './tokenizerConfig.js';
+export { generateMerges } from './bpeMerges.js';
+export type { BuiltTokenizer } from './tokenizerJson.js';
 export {
   llamaTokenizerConfig,
   llamaTokenizerJson,

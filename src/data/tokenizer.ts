@@ -1,27 +1,38 @@
-// Tokenization through Hugging Face's own `tokenizers` binding, reading the model directory's
-// tokenizer.json and tokenizer_config.json. Special tokens are added here rather than by the
-// tokenizer.json post-processor, following tokenizer_config.json's add_bos_token/add_eos_token the
-// way transformers' LlamaTokenizer does, so the ids equal `tokenizer(text)["input_ids"]`.
+// Tokenization through Hugging Face's own `tokenizers` binding. The tokenizer comes from the model's
+// tokenizer.json (+ tokenizer_config.json), from a SentencePiece tokenizer.model, or from a GGUF
+// file's metadata (read by the native addon); the last two are converted to the tokenizer.json
+// transformers would build for them (sentencePieceTokenizer.ts, ggufTokenizer.ts). Special tokens
+// are added here rather than by the post-processor, following add_bos_token/add_eos_token the way
+// transformers does, so the ids equal `tokenizer(text)["input_ids"]`.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import tokenizers from 'tokenizers';
 
 import { writeFileAtomic } from '../infra/index.js';
+import { inspectGguf } from '../native.js';
+import { ggufTokenizer, type GgufMetadata } from './ggufTokenizer.js';
+import { readSentencePieceModel } from './sentencePieceModel.js';
+import { sentencePieceTokenizer } from './sentencePieceTokenizer.js';
+import { readTokenizerConfig } from './tokenizerConfig.js';
+import type { BuiltTokenizer } from './tokenizerJson.js';
+import { findTokenizerSource, TokenizerError, type TokenizerSource } from './tokenizerSource.js';
 
 export type PaddingSide = 'left' | 'right';
 
 export interface LoadTokenizerOptions {
-  /** Pad id; default: the config's pad token, else <unk> (Llama has no pad token). */
+  /** Pad id; default: the source's pad token, else its unk token, else EOS. */
   padTokenId?: number;
   paddingSide?: PaddingSide;
-  /** Prepend BOS; default: tokenizer_config.json's add_bos_token (true when absent). */
+  /** Prepend BOS; default: the source's add_bos_token (see each source). */
   addBos?: boolean;
-  /** Append EOS; default: tokenizer_config.json's add_eos_token (false when absent). */
+  /** Append EOS; default: the source's add_eos_token (false when absent). */
   addEos?: boolean;
+  /** The GGUF file's metadata, when the tokenizer comes from one (openTokenizer reads it). */
+  ggufMetadata?: GgufMetadata;
 }
 
 export interface EncodedBatch {
@@ -37,15 +48,20 @@ export interface EncodedBatch {
 }
 
 export interface Tokenizer {
+  /** Where the tokenizer was read from. */
+  readonly source: TokenizerSource;
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
-  readonly unkTokenId: number;
+  readonly unkTokenId: number | null;
   readonly padTokenId: number;
   readonly paddingSide: PaddingSide;
   readonly addBos: boolean;
   readonly addEos: boolean;
   readonly vocabSize: number;
-  /** sha256 of tokenizer.json, tokenizer_config.json and the options that change ids. */
+  /**
+   * Identity for caches: sha256 of what defines the ids — tokenizer.json + tokenizer_config.json,
+   * or (other sources) the kind of source and the tokenizer built from it — and the options.
+   */
   readonly hash: string;
   /** Ids with BOS/EOS as configured. */
   encode(text: string): Promise<number[]>;
@@ -57,10 +73,6 @@ export interface Tokenizer {
   /** Encodes, truncates each row to maxLength (keeping the start) and pads to the longest row. */
   encodeBatch(texts: readonly string[], maxLength: number): Promise<EncodedBatch>;
 }
-
-type TokenValue = string | { content?: string } | null | undefined;
-const tokenContent = (v: TokenValue): string | null =>
-  typeof v === 'string' ? v : v && typeof v.content === 'string' ? v.content : null;
 
 /** Pads already-encoded rows into flat arrays; rows longer than maxLength keep their start. */
 export function padBatch(
@@ -88,62 +100,168 @@ export function padBatch(
   return { inputIds, attentionMask, batchSize, seqLen, lengths, truncated };
 }
 
-/** Loads `<modelDir>/tokenizer.json` (+ tokenizer_config.json when present). */
-export function loadTokenizer(modelDir: string, options: LoadTokenizerOptions = {}): Tokenizer {
-  const tokenizerPath = join(modelDir, 'tokenizer.json');
-  if (!existsSync(tokenizerPath)) {
-    throw new Error(
-      `no tokenizer.json in ${modelDir} (a Hugging Face "fast" tokenizer file is required)`,
+/**
+ * Loads the tokenizer of `modelPathOrDir`: a model directory (tokenizer.json, else tokenizer.model,
+ * else its one .gguf file) or a .gguf file. A GGUF source needs `options.ggufMetadata`.
+ */
+export function loadTokenizer(
+  modelPathOrDir: string,
+  options: LoadTokenizerOptions = {},
+): Tokenizer {
+  const source = findTokenizerSource(modelPathOrDir);
+  if (source.kind === 'tokenizer.json') return fromTokenizerJson(source, options);
+  const built = buildTokenizer(source, options);
+  const json = JSON.stringify(built.json);
+  let tok: tokenizers.Tokenizer;
+  try {
+    tok = tokenizers.Tokenizer.fromString(json);
+  } catch (err) {
+    throw new TokenizerError(
+      source.path,
+      `the tokenizer built from this ${source.kind} does not load: ${(err as Error).message}`,
+      { cause: err },
     );
   }
-  const configPath = join(modelDir, 'tokenizer_config.json');
-  const tokenizerBytes = readFileSync(tokenizerPath);
-  const configBytes = existsSync(configPath) ? readFileSync(configPath) : Buffer.from('{}');
-  const config = JSON.parse(configBytes.toString('utf8')) as Record<string, unknown>;
-  const tok = tokenizers.Tokenizer.fromString(tokenizerBytes.toString('utf8'));
+  const padTokenId = options.padTokenId ?? built.padTokenId ?? built.unkTokenId ?? built.eosTokenId;
+  if (padTokenId === null) {
+    throw new TokenizerError(
+      source.path,
+      'no pad, unk or EOS token to pad with: set model.pad_token_id (padTokenId)',
+    );
+  }
+  const resolved: ResolvedSpecials = {
+    bosTokenId: built.bosTokenId,
+    eosTokenId: built.eosTokenId,
+    unkTokenId: built.unkTokenId,
+    padTokenId,
+    paddingSide: options.paddingSide ?? 'right',
+    addBos: options.addBos ?? built.addBos,
+    addEos: options.addEos ?? built.addEos,
+  };
+  checkSpecials(source, resolved);
+  const hash = createHash('sha256')
+    .update(`mentallam-tokenizer-v1\0${source.kind}\0`)
+    .update(json)
+    .update('\0')
+    .update(JSON.stringify(resolved))
+    .digest('hex');
+  return wrap(tok, source, resolved, hash);
+}
 
+/**
+ * loadTokenizer for any source: when the tokenizer comes from a GGUF file and no `ggufMetadata`
+ * is given, the file's metadata is read with the native addon's GGUF reader first.
+ */
+export async function openTokenizer(
+  modelPathOrDir: string,
+  options: LoadTokenizerOptions = {},
+): Promise<Tokenizer> {
+  const source = findTokenizerSource(modelPathOrDir);
+  if (source.kind !== 'gguf' || options.ggufMetadata) return loadTokenizer(modelPathOrDir, options);
+  const { metadata } = await inspectGguf(source.path);
+  return loadTokenizer(source.path, { ...options, ggufMetadata: metadata });
+}
+
+function buildTokenizer(source: TokenizerSource, options: LoadTokenizerOptions): BuiltTokenizer {
+  if (source.kind === 'tokenizer.model') {
+    const configPath = join(dirname(source.path), 'tokenizer_config.json');
+    const model = readSentencePieceModel(readFileSync(source.path), source.path);
+    return sentencePieceTokenizer(model, readTokenizerConfig(configPath), source.path, configPath);
+  }
+  if (!options.ggufMetadata) {
+    throw new TokenizerError(
+      source.path,
+      'the tokenizer of a GGUF file is built from its metadata: pass ggufMetadata, or use ' +
+        'openTokenizer, which reads it',
+    );
+  }
+  return ggufTokenizer(options.ggufMetadata, source.path);
+}
+
+interface ResolvedSpecials {
+  bosTokenId: number | null;
+  eosTokenId: number | null;
+  unkTokenId: number | null;
+  padTokenId: number;
+  paddingSide: PaddingSide;
+  addBos: boolean;
+  addEos: boolean;
+}
+
+function checkSpecials(source: TokenizerSource, s: ResolvedSpecials): void {
+  if (s.addBos && s.bosTokenId === null) {
+    throw new TokenizerError(source.path, 'add_bos_token is set but there is no BOS token');
+  }
+  if (s.addEos && s.eosTokenId === null) {
+    throw new TokenizerError(source.path, 'add_eos_token is set but there is no EOS token');
+  }
+}
+
+/** tokenizer.json (+ tokenizer_config.json when present), as before other sources existed. */
+function fromTokenizerJson(source: TokenizerSource, options: LoadTokenizerOptions): Tokenizer {
+  const configPath = join(dirname(source.path), 'tokenizer_config.json');
+  const tokenizerBytes = readFileSync(source.path);
+  const config = readTokenizerConfig(configPath);
+  let tok: tokenizers.Tokenizer;
+  try {
+    tok = tokenizers.Tokenizer.fromString(tokenizerBytes.toString('utf8'));
+  } catch (err) {
+    throw new TokenizerError(
+      source.path,
+      `not a loadable tokenizer.json: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
   const idOf = (name: string | null): number | null => (name === null ? null : tok.tokenToId(name));
-  const bosTokenId = idOf(tokenContent(config.bos_token as TokenValue) ?? '<s>');
-  const eosTokenId = idOf(tokenContent(config.eos_token as TokenValue) ?? '</s>');
-  const unkTokenId = idOf(tokenContent(config.unk_token as TokenValue) ?? '<unk>');
-  if (unkTokenId === null)
-    throw new Error(`${tokenizerPath}: the unk token is not in the vocabulary`);
-  const configPad = idOf(tokenContent(config.pad_token as TokenValue));
-  const padTokenId = options.padTokenId ?? configPad ?? unkTokenId;
-  const paddingSide: PaddingSide = options.paddingSide ?? 'right';
-  const addBos =
-    options.addBos ?? (config.add_bos_token === undefined ? true : config.add_bos_token === true);
-  const addEos = options.addEos ?? config.add_eos_token === true;
-  if (addBos && bosTokenId === null)
-    throw new Error(`${tokenizerPath}: add_bos_token is set but there is no BOS token`);
-  if (addEos && eosTokenId === null)
-    throw new Error(`${tokenizerPath}: add_eos_token is set but there is no EOS token`);
-
+  const unkTokenId = idOf(config.unkToken ?? '<unk>');
+  if (unkTokenId === null) {
+    throw new TokenizerError(source.path, 'the unk token is not in the vocabulary');
+  }
+  const resolved: ResolvedSpecials = {
+    bosTokenId: idOf(config.bosToken ?? '<s>'),
+    eosTokenId: idOf(config.eosToken ?? '</s>'),
+    unkTokenId,
+    padTokenId: options.padTokenId ?? idOf(config.padToken ?? null) ?? unkTokenId,
+    paddingSide: options.paddingSide ?? 'right',
+    addBos: options.addBos ?? config.addBosToken ?? true,
+    addEos: options.addEos ?? config.addEosToken ?? false,
+  };
+  checkSpecials(source, resolved);
+  // Unchanged since the first release, so existing token caches stay valid.
   const hash = createHash('sha256')
     .update(tokenizerBytes)
     .update('\0')
-    .update(configBytes)
+    .update(config.bytes)
     .update('\0')
-    .update(JSON.stringify({ padTokenId, paddingSide, addBos, addEos }))
+    .update(
+      JSON.stringify({
+        padTokenId: resolved.padTokenId,
+        paddingSide: resolved.paddingSide,
+        addBos: resolved.addBos,
+        addEos: resolved.addEos,
+      }),
+    )
     .digest('hex');
+  return wrap(tok, source, resolved, hash);
+}
 
+function wrap(
+  tok: tokenizers.Tokenizer,
+  source: TokenizerSource,
+  s: ResolvedSpecials,
+  hash: string,
+): Tokenizer {
   const encodeRaw = async (text: string): Promise<number[]> =>
     (await tok.encode(text, null, { addSpecialTokens: false })).getIds();
   const encode = async (text: string): Promise<number[]> => {
     const ids = await encodeRaw(text);
-    if (addBos) ids.unshift(bosTokenId as number);
-    if (addEos) ids.push(eosTokenId as number);
+    if (s.addBos) ids.unshift(s.bosTokenId as number);
+    if (s.addEos) ids.push(s.eosTokenId as number);
     return ids;
   };
-
   return {
-    bosTokenId,
-    eosTokenId,
-    unkTokenId,
-    padTokenId,
-    paddingSide,
-    addBos,
-    addEos,
+    source,
+    ...s,
     vocabSize: tok.getVocabSize(true),
     hash,
     encode,
@@ -152,7 +270,7 @@ export function loadTokenizer(modelDir: string, options: LoadTokenizerOptions = 
     decode: (ids, skipSpecialTokens = true) => tok.decode([...ids], skipSpecialTokens),
     encodeBatch: async (texts, maxLength) => {
       const rows = await Promise.all(texts.map((t) => encode(t)));
-      return padBatch(rows, { maxLength, padTokenId, paddingSide });
+      return padBatch(rows, { maxLength, padTokenId: s.padTokenId, paddingSide: s.paddingSide });
     },
   };
 }

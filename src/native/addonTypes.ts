@@ -291,6 +291,77 @@ export interface TestingBinding {
 }
 
 /** The whole module as addon.cc exports it. */
-export interface BindingModule extends RuntimeBinding, CheckpointIoBinding, ClassifierBinding {
+// ---------------------------------------------------------------------------------------------
+// GGUF files (native/addon_gguf.cc): header, metadata and tensor infos, and single tensors
+// dequantized to float32. Models load through Classifier.load({ modelDir }).
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A GGUF metadata value. Integers and floats are numbers (a 64-bit integer beyond 2^53 is a
+ * bigint); arrays of numbers are typed arrays of the stored width (tokenizer.ggml.scores is a
+ * Float32Array, token_type an Int32Array); arrays of strings and bools are plain arrays; an
+ * array of arrays holds GgufValue arrays.
+ */
+export type GgufValue =
+  | number
+  | bigint
+  | boolean
+  | string
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigUint64Array
+  | BigInt64Array
+  | boolean[]
+  | string[]
+  | GgufValue[];
+
+/** One tensor info of a GGUF header. */
+export interface GgufTensorInfo {
+  /** As in the file: "blk.0.attn_q.weight". */
+  name: string;
+  /** The Hugging Face Llama name ("model.layers.0.self_attn.q_proj.weight"), null if none. */
+  hfName: string | null;
+  /** ggml type: "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K", ... */
+  type: string;
+  /** Row-major (torch) order: the file's dimensions reversed. */
+  shape: number[];
+  /** Bytes from the start of the data section. */
+  offset: number;
+  nbytes: number;
+}
+
+/** What inspectGguf read: the whole file is validated before this is returned. */
+export interface GgufInspection {
+  version: number;
+  alignment: number;
+  /** Byte offset of the data section in the file. */
+  dataOffset: number;
+  /** Every key of the file, in file order. */
+  metadata: Record<string, GgufValue>;
+  tensors: GgufTensorInfo[];
+}
+
+/** A GGUF tensor dequantized to float32. */
+export interface GgufTensor {
+  /** The GGUF name. */
+  name: string;
+  type: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface GgufBinding {
+  inspectGguf(path: string): Promise<GgufInspection>;
+  readGgufTensor(path: string, name: string): Promise<GgufTensor>;
+}
+
+export interface BindingModule
+  extends RuntimeBinding, CheckpointIoBinding, ClassifierBinding, GgufBinding {
   testing: TestingBinding;
 }

@@ -10,6 +10,10 @@ export type {
   ClassifierLoadOptions,
   CpuCacheStats,
   DoraOptions,
+  GgufInspection,
+  GgufTensor,
+  GgufTensorInfo,
+  GgufValue,
   LlamaConfig,
   LlamaConfigInput,
   NativeError,
@@ -33,6 +37,7 @@ export {
   writeSafetensors,
 } from './checkpointIo.js';
 export { Classifier } from './classifier.js';
+export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
 export { checkDevice, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
 export { testing } from './testing.js';

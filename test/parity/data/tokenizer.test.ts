@@ -13,6 +13,7 @@ import {
   trainTinyTokenizer,
 } from '../../../src/data/index.js';
 import { describeWithTool } from '../../describeWithTool.js';
+import { TRICKY_TEXTS } from './tokenizerTexts.js';
 
 const python = resolve('.venv/bin/python');
 const oracle = resolve('test/parity/data/tokenizer_oracle.py');
@@ -33,24 +34,6 @@ const REDDIT_LIKE = [
   "Update #2 (2 weeks later): still exhausted ALL the time, can't focus at work, my boss noticed... " +
     '- moving slower\n- forgetting things\n- crying in the car park',
   'Anyone else feel NOTHING?? not sad not happy just... nothing. ¯\\_(ツ)_/¯',
-];
-
-const TRICKY = [
-  'I feel tired 😭😭😭 and my cat 🐈‍⬛ is the only one who gets it 👩‍👩‍👧',
-  'Flags 🇺🇸🇯🇵 and skin tones 👍🏽 and keycaps 1️⃣',
-  'Combining marks: e\u0301 a\u0308 Z\u0336a\u0336l\u0336g\u0336o\u0336 n\u0303',
-  'CJK: 我睡不着，已经好几个星期了。日本語のテキスト。한국어 문장입니다.',
-  'RTL: אני לא ישן כבר שבועות. لا أستطيع النوم منذ أسابيع. \u202Eevil\u202C',
-  'Zero width: a\u200Bb\u200Cc\u200Dd\u2060e\uFEFFf and soft\u00ADhyphen',
-  'Spaces:  two  spaces,\ttab,\nnewline, \u00A0nbsp, \u3000ideographic',
-  'Controls \u0007 bell \u0000 nul and \u007F del',
-  'Math 𝓗𝓮𝓵𝓵𝓸 and fullwidth ＡＢＣ and ligature ﬁ and superscript ² ½',
-  '   leading and trailing   ',
-  '▁already▁has▁metaspace▁',
-  '<s> </s> <unk> look like special tokens',
-  'Lone surrogate-free astral: 𐍈 𝄞 🀄',
-  'x',
-  '',
 ];
 
 interface OracleAnswer {
@@ -75,7 +58,7 @@ describeIfPython('tokenizer parity with Python tokenizers and transformers', () 
 
   it('gives identical ids on synthetic posts, Reddit-like posts and tricky unicode', async () => {
     const synthetic = generateSyntheticDataset({ seed: 5, nPosts: 25 }).posts.map((p) => p.text);
-    const raw = [...synthetic, ...REDDIT_LIKE, ...TRICKY];
+    const raw = [...synthetic, ...REDDIT_LIKE, ...TRICKY_TEXTS];
     // Both the raw strings and what the loader would make of them.
     const texts = [...raw, ...raw.map(cleanText)];
     const run = spawnSync(python, [oracle], {

@@ -10,16 +10,20 @@ import type { Batch, DoraOptions } from '../../../src/native/index.js';
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname ?? '.', '../../..');
 export const python = join(root, '.venv', 'bin', 'python');
-const oracleScript = join(root, 'test', 'parity', 'python', 'dora_oracle.py');
-
-/** Runs a dora_oracle.py subcommand and parses the JSON it prints last. */
-export async function oracle<T>(args: string[]): Promise<T> {
-  const { stdout } = await run(python, [oracleScript, ...args], {
+/** Runs a script of test/parity/python with arguments and parses the JSON it prints last. */
+export async function runOracle<T>(script: string, args: string[]): Promise<T> {
+  const path = join(root, 'test', 'parity', 'python', script);
+  const { stdout } = await run(python, [path, ...args], {
     maxBuffer: 64 * 1024 * 1024,
     env: { ...process.env, TRANSFORMERS_VERBOSITY: 'error', TQDM_DISABLE: '1' },
   });
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
+/** Runs a dora_oracle.py subcommand and parses the JSON it prints last. */
+export async function oracle<T>(args: string[]): Promise<T> {
+  return runOracle<T>('dora_oracle.py', args);
 }
 
 export const ALL_MODULES = [
