@@ -5,7 +5,7 @@
 
 #include "checkpointing.h"
 #include "errors.h"
-#include "safetensors.h"
+#include "model_source.h"
 
 namespace mentallam {
 
@@ -203,7 +203,9 @@ int64_t LlamaModel::BaseParameterCount() const {
 
 LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& options) {
   LlamaModel model;
-  model.config_ = LoadLlamaConfig(model_dir);
+  // An HF checkpoint directory or a GGUF file: the config and the weights come from the source.
+  ModelSource source = ModelSource::Open(model_dir);
+  model.config_ = source.Config();
   auto& config = model.config_;
   if (config.head_dim % 2 != 0) throw UserError(model_dir + ": head_dim must be even for RoPE");
   model.device_ = options.device;
@@ -217,10 +219,9 @@ LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& opt
   int64_t num_labels = options.num_labels.value_or(config.num_labels);
   if (num_labels < 1) throw UserError("numLabels must be >= 1");
 
-  auto reader = SafetensorsReader::Open(model_dir);
-  auto file = reader.Source();
+  auto file = source.Source();
   auto load = [&](const std::string& name, at::IntArrayRef shape) {
-    auto t = reader.Load(name, options.dtype);
+    auto t = source.Load(name, options.dtype);
     CheckShape(file, name, t, shape);
     return t.to(options.device);
   };
@@ -250,11 +251,11 @@ LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& opt
   }
   model.final_norm_ = load("model.norm.weight", {hidden});
 
-  bool have_score = reader.Has("score.weight") &&
-                    reader.Entry("score.weight").shape == std::vector<int64_t>{num_labels, hidden};
+  bool have_score = source.Has("score.weight") &&
+                    source.Shape("score.weight") == std::vector<int64_t>{num_labels, hidden};
   torch::Tensor score;
   if (have_score) {
-    score = reader.Load("score.weight", torch::kFloat32);
+    score = source.Load("score.weight", torch::kFloat32);
   } else {
     // A CausalLM checkpoint (or another label count): a fresh head, N(0, initializer_range).
     auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "errors.h"
+#include "gguf.h"
 #include "json.h"
 #include "safetensors.h"
 
@@ -171,6 +172,8 @@ std::string OptionalIdText(const std::optional<int64_t>& id) {
 }  // namespace
 
 LlamaConfig LoadLlamaConfig(const std::string& model_dir) {
+  // A GGUF model carries its config in its metadata.
+  if (auto gguf = FindGgufModel(model_dir)) return GgufLlamaConfig(GgufReader::Open(*gguf));
   std::string file = model_dir;
   std::error_code error;
   if (fs::is_directory(model_dir, error)) file = (fs::path(model_dir) / "config.json").string();
@@ -404,6 +407,7 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> LlamaWeightShapes(cons
 }
 
 CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir) {
+  if (auto gguf = FindGgufModel(model_dir)) return CheckGgufCheckpoint(GgufReader::Open(*gguf));
   LlamaConfig config = LoadLlamaConfig(model_dir);
   SafetensorsReader reader = SafetensorsReader::Open(model_dir);
   CheckpointCheck check;

@@ -49,7 +49,8 @@ struct LlamaConfig {
   std::optional<std::string> problem_type;  // "single_label_classification", ... or absent
 };
 
-// Reads <model_dir>/config.json (or the file itself when given a path ending in .json).
+// Reads <model_dir>/config.json (or the file itself when given a path ending in .json); for a
+// GGUF model (FindGgufModel in gguf.h) the config comes from its metadata (GgufLlamaConfig).
 // Missing keys take LlamaConfig's defaults; wrong types, non-positive sizes, hidden_size not
 // divisible by heads without head_dim, heads not divisible by KV heads, and unsupported
 // rope_scaling / hidden_act are UserErrors "<file>: <key> ...".
@@ -82,9 +83,9 @@ struct CheckpointCheck {
   std::vector<std::string> ignored;  // tensors the classifier does not use (lm_head, inv_freq)
 };
 
-// Opens <model_dir>/config.json and the weights (model.safetensors or shards) and checks every
-// base weight is present with the config's shape, reading headers only. Missing tensor or a
-// shape mismatch -> UserError naming the file.
+// Opens <model_dir>/config.json and the weights (model.safetensors or shards), or a GGUF model,
+// and checks every base weight is present with the config's shape, reading headers only. Missing
+// tensor or a shape mismatch -> UserError naming the file.
 CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir);
 
 }  // namespace mentallam
