@@ -292,6 +292,48 @@ describe('a valid GGUF Llama', () => {
   });
 });
 
+describe('RoPE settings from the metadata', () => {
+  const variant = (name: string, extra: GgufEntry[], tensors = tiny.tensors): string => {
+    const path = join(dir, name);
+    writeFileSync(path, writeGguf([...tiny.metadata, ...extra], tensors).bytes);
+    return path;
+  };
+
+  test('linear scaling is read; other scaling types and rope_freqs are refused by name', async () => {
+    const linear = variant('linear.gguf', [
+      { key: 'llama.rope.scaling.type', type: 'string', value: 'linear' },
+      { key: 'llama.rope.scaling.factor', type: 'float32', value: 4 },
+    ]);
+    expect((await loadLlamaConfig(linear)).ropeScaling).toMatchObject({
+      type: 'linear',
+      factor: 4,
+    });
+    const yarn = variant('yarn.gguf', [
+      { key: 'llama.rope.scaling.type', type: 'string', value: 'yarn' },
+      { key: 'llama.rope.scaling.factor', type: 'float32', value: 4 },
+    ]);
+    expect(await rejection(loadLlamaConfig(yarn))).toMatch(
+      /yarn\.gguf: metadata llama\.rope\.scaling\.type is 'yarn', which is not supported \(supported: none, linear\)/,
+    );
+    const freqs = variant(
+      'freqs.gguf',
+      [],
+      [...tiny.tensors, f32Tensor('rope_freqs.weight', [HEAD_DIM / 2], random(3), 1)],
+    );
+    const inspection = await inspectGguf(freqs);
+    expect(inspection.tensors.at(-1)).toMatchObject({ name: 'rope_freqs.weight', hfName: null });
+    expect(await rejection(Classifier.load({ modelDir: freqs, dora: DORA, seed: 1 }))).toMatch(
+      /freqs\.gguf: tensor 'rope_freqs\.weight' \(per-frequency RoPE factors.*\) is not supported/,
+    );
+  });
+
+  test('a file without the .gguf extension is recognised by its magic', async () => {
+    const path = join(dir, 'model.bin');
+    writeFileSync(path, file.bytes);
+    expect((await loadLlamaConfig(path)).hiddenSize).toBe(HIDDEN);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Mutations
 // ---------------------------------------------------------------------------------------------
