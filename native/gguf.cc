@@ -3,13 +3,13 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
-#include <tuple>
 
 #include "errors.h"
 #include "ggml_quants.h"
