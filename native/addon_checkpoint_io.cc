@@ -125,7 +125,7 @@ Napi::Value WriteSafetensorsAsync(const Napi::CallbackInfo& info) {
 Napi::Value LoadLlamaConfigAsync(const Napi::CallbackInfo& info) {
   std::string dir = ToString(info[0], "dir");
   return RunAsync<Json>(
-      info.Env(), [dir] { return Json(LoadLlamaConfig(dir)); },
+      info.Env(), [dir] { return Json(LoadModelConfig(dir)); },
       [](Napi::Env env, Json& config) { return FromJson(env, config); });
 }
 

@@ -13,7 +13,6 @@
 namespace mentallam {
 namespace {
 
-
 template <typename T>
 Napi::Value TypedArray(Napi::Env env, const GgufValue& value) {
   auto out = Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(value.count));

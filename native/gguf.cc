@@ -3,13 +3,13 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
-#include <tuple>
 
 #include "errors.h"
 #include "ggml_quants.h"
@@ -779,32 +779,7 @@ LlamaConfig GgufLlamaConfig(const GgufReader& reader) {
   config.num_labels = 2;
   config.id2label = {"LABEL_0", "LABEL_1"};
 
-  // Every base weight, with the shape the metadata implies.
-  for (const auto& [name, shape] : LlamaWeightShapes(config)) {
-    if (name == "score.weight") continue;
-    const GgufTensorInfo& entry = reader.Entry(name);  // "... is missing"
-    if (entry.shape != shape) {
-      throw UserError(file + ": tensor " + Quoted(entry.name) + " has shape " +
-                      ShapeText(entry.shape) + ", but the llama.* metadata implies " +
-                      ShapeText(shape) + " for " + name);
-    }
-  }
   return config;
-}
-
-CheckpointCheck CheckGgufCheckpoint(const GgufReader& reader) {
-  LlamaConfig config = GgufLlamaConfig(reader);
-  CheckpointCheck check;
-  std::set<std::string> used;
-  for (const auto& [name, shape] : LlamaWeightShapes(config)) {
-    if (name == "score.weight") continue;
-    used.insert(reader.Entry(name).name);
-    ++check.checked;
-  }
-  for (const auto& info : reader.Tensors()) {
-    if (!used.count(info.name)) check.ignored.push_back(info.name);
-  }
-  return check;
 }
 
 std::optional<std::string> FindGgufModel(const std::string& path) {

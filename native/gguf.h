@@ -131,12 +131,9 @@ std::optional<std::string> GgufToHfName(const std::string& gguf_name);
 // llama.block_count, embedding_length, feed_forward_length, attention.head_count(_kv),
 // attention.layer_norm_rms_epsilon, rope.freq_base, rope.dimension_count, context_length,
 // rope.scaling.*, vocab_size (else the length of tokenizer.ggml.tokens), bos/eos/pad ids from
-// tokenizer.ggml.*; tie_word_embeddings when output.weight is absent. Every base weight must be
-// present with the shape the metadata implies. UserError naming the file and the key or tensor.
+// tokenizer.ggml.*; tie_word_embeddings when output.weight is absent. UserError naming the file
+// and the key. (The weights' shapes are checked against it by CheckLlamaWeights.)
 LlamaConfig GgufLlamaConfig(const GgufReader& reader);
-
-// CheckLlamaCheckpoint for a GGUF file: the config (above) and the unused tensors.
-CheckpointCheck CheckGgufCheckpoint(const GgufReader& reader);
 
 // The GGUF file a model path names, or nullopt when the path is a Hugging Face directory (or
 // missing). A file is GGUF when its name ends in .gguf or it starts with the GGUF magic; a

@@ -6,7 +6,7 @@
 #include "checkpointing.h"
 #include "errors.h"
 #include "llama_weights.h"
-#include "safetensors.h"
+#include "model_source.h"
 
 namespace mentallam {
 
@@ -208,7 +208,9 @@ int64_t LlamaModel::BaseParameterCount() const {
 
 LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& options) {
   LlamaModel model;
-  model.config_ = LoadLlamaConfig(model_dir);
+  // An HF checkpoint directory or a GGUF file: the config and the weights come from the source.
+  ModelSource source = ModelSource::Open(model_dir);
+  model.config_ = source.Config();
   auto& config = model.config_;
   if (config.head_dim % 2 != 0) throw UserError(model_dir + ": head_dim must be even for RoPE");
   model.device_ = options.device;
@@ -222,13 +224,12 @@ LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& opt
   int64_t num_labels = options.num_labels.value_or(config.num_labels);
   if (num_labels < 1) throw UserError("numLabels must be >= 1");
 
-  auto reader = SafetensorsReader::Open(model_dir);
-  // Every shape is checked from the headers before any tensor is read.
+  // Every shape is checked from the headers (or GGUF tensor infos) before any tensor is read.
   LlamaConfig expected = config;
   expected.num_labels = num_labels;
-  CheckpointCheck check = CheckLlamaWeights(reader, expected);
+  CheckpointCheck check = CheckLlamaWeights(source, expected);
   auto load = [&](const std::string& key) {
-    return reader.Load(key, options.dtype).to(options.device);
+    return source.Load(key, options.dtype).to(options.device);
   };
   model.embed_ = load(kEmbedTokensKey);
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
@@ -248,7 +249,7 @@ LlamaModel LlamaModel::Load(const std::string& model_dir, const LoadOptions& opt
 
   torch::Tensor score;
   if (check.has_score) {
-    score = reader.Load(kScoreKey, torch::kFloat32);
+    score = source.Load(kScoreKey, torch::kFloat32);
   } else {
     // A CausalLM checkpoint (or another label count): a fresh head, N(0, initializer_range).
     auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);

@@ -85,36 +85,38 @@ std::vector<LlamaWeight> LlamaWeights(const LlamaConfig& config) {
 }
 
 void CheckShape(const std::string& file, const std::string& tensor, at::IntArrayRef actual,
-                at::IntArrayRef expected) {
+                at::IntArrayRef expected, const std::string& said_by) {
   if (actual == expected) return;
-  throw UserError(file + ": tensor '" + tensor + "' has shape " + ShapeText(actual) +
-                  ", config.json says " + ShapeText(expected));
+  throw UserError(file + ": tensor '" + tensor + "' has shape " + ShapeText(actual) + ", " +
+                  said_by + " says " + ShapeText(expected));
 }
 
-CheckpointCheck CheckLlamaWeights(const SafetensorsReader& reader, const LlamaConfig& config) {
+CheckpointCheck CheckLlamaWeights(const ModelSource& source, const LlamaConfig& config) {
   CheckpointCheck check;
   std::set<std::string> used;
   for (const LlamaWeight& weight : LlamaWeights(config)) {
     if (weight.optional) {
       // Absent (a CausalLM checkpoint) or for another label count: the head starts fresh.
-      if (!reader.Has(weight.key) || reader.Entry(weight.key).shape != weight.shape) continue;
+      if (!source.Has(weight.key) || source.Shape(weight.key) != weight.shape) continue;
       check.has_score = true;
     } else {
-      const TensorEntry& entry = reader.Entry(weight.key);  // throws "... is missing"
-      CheckShape(entry.file, weight.key, entry.shape, weight.shape);
+      // Shape() throws "... is missing".
+      CheckShape(source.File(weight.key), source.FileKey(weight.key), source.Shape(weight.key),
+                 weight.shape, source.ConfigOrigin());
     }
-    used.insert(weight.key);
+    used.insert(source.FileKey(weight.key));
     ++check.checked;
   }
-  for (const auto& name : reader.Names()) {
-    if (!used.count(name)) check.ignored.push_back(name);
+  // By the file's own key, so a GGUF's tied lm_head (an alias of token_embd) is not "ignored".
+  for (const auto& name : source.Names()) {
+    if (!used.count(source.FileKey(name))) check.ignored.push_back(name);
   }
   return check;
 }
 
-CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir) {
-  LlamaConfig config = LoadLlamaConfig(model_dir);
-  return CheckLlamaWeights(SafetensorsReader::Open(model_dir), config);
+CheckpointCheck CheckLlamaCheckpoint(const std::string& path) {
+  ModelSource source = ModelSource::Open(path);
+  return CheckLlamaWeights(source, source.Config());
 }
 
 void CreateRandomWeights(const std::string& dir, const LlamaConfig& config, uint64_t seed) {

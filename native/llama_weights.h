@@ -12,7 +12,7 @@
 
 #include "llama.h"
 #include "model_config.h"
-#include "safetensors.h"
+#include "model_source.h"
 
 namespace mentallam {
 
@@ -67,18 +67,20 @@ struct CheckpointCheck {
                                      // a score head for another number of labels)
 };
 
-// Checks, from the headers alone, that every required weight of `config` is in `reader` with
-// the config's shape. A missing tensor -> UserError "<source>: tensor '<key>' is missing"; a
-// wrong shape -> "<file>: tensor '<key>' has shape [a, b], config.json says [c, d]".
-CheckpointCheck CheckLlamaWeights(const SafetensorsReader& reader, const LlamaConfig& config);
+// Checks, from the headers (or GGUF tensor infos) alone, that every required weight of `config`
+// is in `source` with the config's shape. A missing tensor -> UserError "<source>: tensor '<key>'
+// is missing"; a wrong shape -> "<file>: tensor '<key>' has shape [a, b], config.json says
+// [c, d]" (or "the llama.* metadata implies" for a GGUF model).
+CheckpointCheck CheckLlamaWeights(const ModelSource& source, const LlamaConfig& config);
 
-// LoadLlamaConfig(model_dir) + CheckLlamaWeights on its safetensors (single file or shards).
-CheckpointCheck CheckLlamaCheckpoint(const std::string& model_dir);
+// ModelSource::Open(path) + CheckLlamaWeights with its own config: a Hugging Face directory
+// (single file or shards) or a GGUF model.
+CheckpointCheck CheckLlamaCheckpoint(const std::string& path);
 
-// Throws UserError "<file>: tensor '<tensor>' has shape [a, b], config.json says [c, d]" when
+// Throws UserError "<file>: tensor '<tensor>' has shape [a, b], <said_by> says [c, d]" when
 // `actual` differs from `expected`.
 void CheckShape(const std::string& file, const std::string& tensor, at::IntArrayRef actual,
-                at::IntArrayRef expected);
+                at::IntArrayRef expected, const std::string& said_by = "config.json");
 
 // Writes <dir>/model.safetensors with random weights for `config` (WeightInit, the pad row of
 // the embedding zero), drawn from one CPU generator seeded with `seed`.

@@ -65,6 +65,7 @@ void to_json(Json& json, const LlamaConfig& config);
 LlamaConfig LlamaConfigFromJson(const Json& json, const std::string& source);
 
 // Reads <model_dir>/config.json (or the file itself when given a path that is not a directory).
+// A GGUF model carries its config in its metadata instead: model_source.h reads either.
 LlamaConfig LoadLlamaConfig(const std::string& model_dir);
 
 // Writes to_json(config) to `path` atomically, sorted keys and two-space indent as transformers'

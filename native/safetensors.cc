@@ -70,8 +70,6 @@ const DtypeInfo* FindDtype(const std::string& name) {
   return nullptr;
 }
 
-std::string ErrnoText() { return std::strerror(errno); }
-
 struct ParsedFile {
   std::shared_ptr<const MappedFile> mapping;
   uint64_t data_start = 0;  // 8 + N

@@ -23,17 +23,30 @@ import gguf
 import numpy as np
 from gguf import GGMLQuantizationType as Q
 
-# Types gguf-py can quantize to; the K-quants have no quantizer there, so their blocks are
-# crafted (random bits with finite scales), which exercises every bit of the layout anyway.
+# Types gguf-py can quantize to. The K-quants have no quantizer there, so their blocks are
+# crafted: random bits with finite f16 scales (at these byte offsets of a block), which exercises
+# every bit of the layout. The quantizable block types also get a crafted tensor ("<type>.bits"),
+# since a quantizer never produces some codes (Q8_0's -128, for one).
 QUANTIZABLE = [Q.BF16, Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]
-CRAFTED = {Q.Q4_K: (0, 2), Q.Q5_K: (0, 2), Q.Q6_K: (208,), Q.Q2_K: (80, 82)}  # f16 scale fields
+SCALES = {
+    Q.Q8_0: (0,),
+    Q.Q4_0: (0,),
+    Q.Q4_1: (0, 2),
+    Q.Q5_0: (0,),
+    Q.Q5_1: (0, 2),
+    Q.Q4_K: (0, 2),
+    Q.Q5_K: (0, 2),
+    Q.Q6_K: (208,),
+    Q.Q2_K: (80, 82),
+}
+CRAFTED = [Q.Q4_K, Q.Q5_K, Q.Q6_K, Q.Q2_K]
 
 
 def crafted_blocks(rng, qtype, rows, cols):
     block, size = gguf.GGML_QUANT_SIZES[qtype]
     n_blocks = cols // block
     raw = rng.integers(0, 256, size=(rows, n_blocks, size), dtype=np.uint8)
-    for offset in CRAFTED[qtype]:
+    for offset in SCALES[qtype]:
         scale = (rng.standard_normal((rows, n_blocks)) * 0.05).astype(np.float16)
         raw[:, :, offset : offset + 2] = scale.view(np.uint8).reshape(rows, n_blocks, 2)
     return raw.reshape(rows, n_blocks * size)
@@ -63,19 +76,19 @@ def make_tensors(args):
     writer.add_bool("test.bool", True)
     writer.add_string("test.string", "héllo wörld ✓")
     writer.add_array("test.strings", ["a", "", "ünïcode", "<0x0A>"])
-    writer.add_key_value("test.floats", [0.5, -1.25, 3.0], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.FLOAT32)
-    writer.add_key_value("test.ints", [1, -2, 3], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.INT32)
-    writer.add_key_value("test.u64s", [1, 2**63], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.UINT64)
-    writer.add_key_value("test.bools", [True, False, True], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.BOOL)
-    writer.add_key_value("test.nested", [[1, 2], [3]], gguf.GGUFValueType.ARRAY, gguf.GGUFValueType.ARRAY)
+    array = gguf.GGUFValueType.ARRAY
+    writer.add_key_value("test.floats", [0.5, -1.25, 3.0], array, gguf.GGUFValueType.FLOAT32)
+    writer.add_key_value("test.ints", [1, -2, 3], array, gguf.GGUFValueType.INT32)
+    writer.add_key_value("test.u64s", [1, 2**63], array, gguf.GGUFValueType.UINT64)
+    writer.add_key_value("test.bools", [True, False, True], array, gguf.GGUFValueType.BOOL)
+    writer.add_key_value("test.nested", [[1, 2], [3]], array, array)
 
-    names = []  # in file order
     special = special_values()
     writer.add_tensor("F32.special", special)
-    writer.add_tensor("F16.special", special.astype(np.float16))
+    with np.errstate(over="ignore"):  # 3e38 becomes inf in float16, on purpose
+        writer.add_tensor("F16.special", special.astype(np.float16))
     writer.add_tensor("BF16.special", gguf.quants.quantize(special, Q.BF16), raw_dtype=Q.BF16)
-    names += ["F32.special", "F16.special", "BF16.special"]
-    for shape_name, lead, blocks_per_row in [("2d", (5,), 3), ("3d", (2, 3), 1)]:
+    for shape_name, lead, blocks_per_row in [("2d", (16,), 8), ("3d", (2, 3), 1)]:
         for qtype in [Q.F32, Q.F16, *QUANTIZABLE, *CRAFTED]:
             block = gguf.GGML_QUANT_SIZES[qtype][0]
             shape = (*lead, (block if block > 1 else 8) * blocks_per_row)
@@ -92,7 +105,8 @@ def make_tensors(args):
             else:
                 raw, raw_dtype = gguf.quants.quantize(data, qtype), qtype
             writer.add_tensor(name, raw, raw_dtype=raw_dtype)
-            names.append(name)
+    for qtype in [Q.Q8_0, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]:
+        writer.add_tensor(f"{qtype.name}.bits", crafted_blocks(rng, qtype, 16, 256), raw_dtype=qtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -103,13 +117,13 @@ def make_tensors(args):
     reader = gguf.GGUFReader(args.out)
     tensors = {}
     for t in reader.tensors:
-        expected = gguf.quants.dequantize(t.data, t.tensor_type) if t.tensor_type != Q.Q2_K else None
+        decoded = t.tensor_type != Q.Q2_K  # the type mentallam rejects
+        expected = gguf.quants.dequantize(t.data, t.tensor_type) if decoded else None
         entry = {"type": t.tensor_type.name, "shape": [int(d) for d in reversed(t.shape)]}
         if expected is not None:
             path = os.path.join(args.dump, t.name + ".f32")
             np.ascontiguousarray(expected, dtype="<f4").tofile(path)
             entry["file"] = path
-            entry["shapeFromData"] = list(expected.shape)
         tensors[t.name] = entry
     print(json.dumps({"tensors": tensors}))
 
@@ -139,7 +153,8 @@ def logits(args):
         os.makedirs(args.dump, exist_ok=True)
         state = model.state_dict()
         for name in args.names or []:
-            state[name].detach().contiguous().numpy().astype("<f4").tofile(os.path.join(args.dump, name + ".f32"))
+            path = os.path.join(args.dump, name + ".f32")
+            state[name].detach().contiguous().numpy().astype("<f4").tofile(path)
     model = PeftModel.from_pretrained(model, args.adapter_in)
     # The adapter mentallam wrote starts with B = 0; perturb B and the magnitudes so that every
     # DoRA term (and so every base weight through the column norms) shows in the logits.
