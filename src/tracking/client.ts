@@ -255,6 +255,21 @@ export class MlflowClient {
     }
   }
 
+  /** The experiment with this id (active or deleted); undefined when the server has none. */
+  async getExperiment(experimentId: string): Promise<Experiment | undefined> {
+    try {
+      const response = await this.http.json<{ experiment: WireExperiment }>({
+        method: 'GET',
+        path: '/api/2.0/mlflow/experiments/get',
+        query: { experiment_id: experimentId },
+      });
+      return toExperiment(response.experiment);
+    } catch (error) {
+      if (isErrorCode(error, 'RESOURCE_DOES_NOT_EXIST')) return undefined;
+      throw error;
+    }
+  }
+
   /**
    * The active experiment with this name, created if absent and restored if soft-deleted (a deleted
    * experiment keeps its name, so creating it again would fail with RESOURCE_ALREADY_EXISTS).
