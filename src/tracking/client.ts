@@ -68,6 +68,13 @@ export interface CreateRunInput {
   /** Unix ms; default now. */
   startTime?: number;
   tags?: Record<string, string>;
+  /**
+   * The request-id tag's value (default a fresh UUID). Creating again with the same id after an
+   * ambiguous failure, after findRunByRequestId found nothing, never yields two runs.
+   */
+  requestId?: string;
+  /** Ends a SpoolingTracker's wait for an unreachable server (e.g. on Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface SearchRunsInput {
@@ -325,7 +332,7 @@ export class MlflowClient {
    * request-id tag, so a create whose answer was lost never yields a second run.
    */
   async createRun(input: CreateRunInput): Promise<Run> {
-    const requestId = randomUUID();
+    const requestId = input.requestId ?? randomUUID();
     const tags: Record<string, string> = { ...input.tags, [requestIdTag]: requestId };
     if (input.runName !== undefined) tags['mlflow.runName'] = input.runName;
     this.checkEntries('tag', recordToTags(tags));
@@ -355,10 +362,8 @@ export class MlflowClient {
     return run;
   }
 
-  private async findRunByRequestId(
-    experimentId: string,
-    requestId: string,
-  ): Promise<Run | undefined> {
+  /** The run created with this request id (one attempt, no retry), if there is one. */
+  async findRunByRequestId(experimentId: string, requestId: string): Promise<Run | undefined> {
     const response = await this.http.jsonOnce<{ runs?: WireRun[] }>({
       method: 'POST',
       path: '/api/2.0/mlflow/runs/search',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -73,6 +74,14 @@ export interface SpoolingTrackerOptions {
    * in between, calls go straight to the spool instead of waiting through retries again.
    */
   probeIntervalMs?: number;
+  /**
+   * How long createRun waits for a server that went away (run ids come from the server, so a
+   * fold cannot start its run offline) before failing; default 5 minutes. Only once the server has
+   * answered this tracker: one that was never reached fails after the client's retries.
+   */
+  createRunPatienceMs?: number;
+  /** How often /health is polled during that wait; default 1 s. */
+  healthPollMs?: number;
 }
 
 export interface ReplayResult {
@@ -125,7 +134,8 @@ const retryLaterStatuses = new Set([401, 403, 404, 407, 408, 429]);
  * keeps it.
  *
  * Creating experiments and runs needs the server (a run id cannot be invented offline): those
- * calls go to the client and fail after its retries.
+ * calls go to the client. A run creation that finds the server gone after it had answered waits
+ * for it (createRunPatienceMs) instead of failing the training at a fold boundary.
  */
 export class SpoolingTracker implements RunTracker {
   readonly spoolPath: string;
@@ -135,6 +145,10 @@ export class SpoolingTracker implements RunTracker {
   private readonly pending: SpoolEntry[] = [];
   /** Experiment of each run created through this tracker, recorded with its spooled calls. */
   private readonly experimentOf = new Map<string, string>();
+  private readonly createRunPatienceMs: number;
+  private readonly healthPollMs: number;
+  /** Whether the server has answered this tracker once (then an outage is worth waiting for). */
+  private serverSeen = false;
   private nextSeq = 1;
   private lastProbe = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -146,6 +160,8 @@ export class SpoolingTracker implements RunTracker {
     this.spoolPath = join(options.runDir, spoolFileName);
     this.donePath = join(options.runDir, spoolDoneFileName);
     this.probeIntervalMs = options.probeIntervalMs ?? 5_000;
+    this.createRunPatienceMs = options.createRunPatienceMs ?? 300_000;
+    this.healthPollMs = options.healthPollMs ?? 1_000;
     this.logger = options.logger;
     this.load();
   }
@@ -160,14 +176,59 @@ export class SpoolingTracker implements RunTracker {
     return this.pending;
   }
 
-  getOrCreateExperiment(name: string): Promise<Experiment> {
-    return this.client.getOrCreateExperiment(name);
+  async getOrCreateExperiment(name: string): Promise<Experiment> {
+    const experiment = await this.client.getOrCreateExperiment(name);
+    this.serverSeen = true;
+    return experiment;
   }
 
+  /**
+   * Creates a run; when the server that answered before is unreachable, waits for it (polling
+   * /health, up to createRunPatienceMs, or until `input.signal` aborts) and tries again with the
+   * same request id, looking first for a run an earlier attempt may have created.
+   */
   async createRun(input: CreateRunInput): Promise<Run> {
-    const run = await this.client.createRun(input);
-    this.experimentOf.set(run.info.runId, run.info.experimentId);
-    return run;
+    const request: CreateRunInput = { ...input, requestId: input.requestId ?? randomUUID() };
+    const deadline = Date.now() + this.createRunPatienceMs;
+    let waited = false;
+    for (;;) {
+      try {
+        const found = waited
+          ? await this.client.findRunByRequestId(input.experimentId, request.requestId as string)
+          : undefined;
+        const run = found ?? (await this.client.createRun(request));
+        this.serverSeen = true;
+        this.experimentOf.set(run.info.runId, run.info.experimentId);
+        if (waited)
+          this.logger?.info('MLflow answers again: run created', {
+            runName: input.runName,
+            runId: run.info.runId,
+          });
+        return run;
+      } catch (error) {
+        const unreachable = isUnreachableError(error, this.client.retryPolicy.retryableStatuses);
+        if (!this.serverSeen || !unreachable || Date.now() >= deadline || input.signal?.aborted)
+          throw error;
+        if (!waited)
+          this.logger?.warn(
+            'MLflow unreachable: waiting for it to create the run (training pauses)',
+            {
+              runName: input.runName,
+              patienceSeconds: Math.round(this.createRunPatienceMs / 1000),
+              error: (error as Error).message,
+            },
+          );
+        waited = true;
+        await this.waitForServer(deadline, input.signal);
+      }
+    }
+  }
+
+  private async waitForServer(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    while (Date.now() < deadline && signal?.aborted !== true) {
+      if (await this.client.health()) return;
+      await sleep(Math.min(this.healthPollMs, Math.max(0, deadline - Date.now())), signal);
+    }
   }
 
   async logBatch(runId: string, input: LogBatchInput): Promise<void> {
@@ -266,6 +327,7 @@ export class SpoolingTracker implements RunTracker {
       }
       try {
         await this.execute(operation, undefined);
+        this.serverSeen = true;
       } catch (error) {
         if (!isUnreachableError(error, this.client.retryPolicy.retryableStatuses)) throw error;
         this.logger?.warn('MLflow unreachable after retries: spooling tracking calls', {
@@ -467,6 +529,19 @@ export function readSpool(runDir: string): SpoolContents {
     done,
     rejected: [...rejectedBySeq.values()],
   };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolvePromise) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolvePromise();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function safeParse(text: string): unknown {
