@@ -79,7 +79,13 @@ export function registerToolCommands(
         logger,
       });
       try {
-        const result = await syncSpool(resolve(runDir), tracking!.client, { logger });
+        const result = await syncSpool(resolve(runDir), tracking!.client, {
+          logger,
+          // A local server started for sync serves ./mlruns: naming it explains a "not found".
+          ...(tracking?.server
+            ? { server: `${tracking.uri} (a local server over ${resolve('mlruns')})` }
+            : {}),
+        });
         io.stdout.write(`${JSON.stringify(result)}\n`);
         if (result.remaining > 0)
           throw new Error(

@@ -207,8 +207,15 @@ export class SpoolingTracker implements RunTracker {
         return run;
       } catch (error) {
         const unreachable = isUnreachableError(error, this.client.retryPolicy.retryableStatuses);
-        if (!this.serverSeen || !unreachable || Date.now() >= deadline || input.signal?.aborted)
-          throw error;
+        if (!this.serverSeen || !unreachable) throw error;
+        if (Date.now() >= deadline || input.signal?.aborted === true) {
+          if (!waited) throw error;
+          throw new Error(
+            `MLflow at ${this.client.trackingUri} did not answer for ${Math.round(this.createRunPatienceMs / 1000)} s: ` +
+              `could not create run '${input.runName ?? ''}' (${(error as Error).message})`,
+            { cause: error },
+          );
+        }
         if (!waited)
           this.logger?.warn(
             'MLflow unreachable: waiting for it to create the run (training pauses)',

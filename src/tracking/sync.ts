@@ -26,7 +26,11 @@ import {
 export async function syncSpool(
   runDir: string,
   client: MlflowClient,
-  options: { logger?: Logger } = {},
+  options: {
+    logger?: Logger;
+    /** How messages name the server (default its URI), e.g. with the store a local server serves. */
+    server?: string;
+  } = {},
 ): Promise<ReplayResult> {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory())
     throw new SpoolTargetError(`${runDir} is not a directory: expected a run directory`);
@@ -35,7 +39,7 @@ export async function syncSpool(
     probeIntervalMs: 0,
     ...(options.logger === undefined ? {} : { logger: options.logger }),
   });
-  await checkSpoolTarget(client, tracker.pendingEntries(), tracker.spoolPath);
+  await checkSpoolTarget(client, tracker.pendingEntries(), tracker.spoolPath, options.server);
   return tracker.replay();
 }
 
@@ -54,11 +58,11 @@ export async function checkSpoolTarget(
   client: MlflowClient,
   entries: readonly SpoolEntry[],
   spoolPath: string,
+  server: string = client.trackingUri,
 ): Promise<void> {
-  const server = client.trackingUri;
   const untouched = `nothing was replayed and ${spoolPath} is unchanged`;
   const writtenFor = (entry: SpoolEntry) =>
-    entry.server !== undefined && entry.server !== server
+    entry.server !== undefined && entry.server !== client.trackingUri
       ? ` (the spool was written while logging to ${entry.server})`
       : '';
   const checkedExperiments = new Set<string>();
