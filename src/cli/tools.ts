@@ -8,7 +8,12 @@ import { loadConfig } from '../config/index.js';
 import { writeSyntheticDataset } from '../data/index.js';
 import { createTinyModel } from '../engine/index.js';
 import { createLogger } from '../infra/index.js';
-import { resolveTracking, syncSpool } from '../tracking/index.js';
+import {
+  formatSpoolStatus,
+  readSpoolStatus,
+  resolveTracking,
+  syncSpool,
+} from '../tracking/index.js';
 import { addOverrideOptions, type CliIo } from './program.js';
 
 export function registerToolCommands(
@@ -59,7 +64,13 @@ export function registerToolCommands(
     .command('sync')
     .description("replay a run directory's tracking spool (tracking-spool.jsonl) to MLflow")
     .argument('<run_dir>', 'the run directory')
-    .action(async (runDir: string) => {
+    .option('--status', 'show the pending and rejected calls; sends nothing, needs no server')
+    .action(async (runDir: string, options: { status?: boolean }) => {
+      // The checks and messages are src/tracking's (sync.ts); this only wires them to the command.
+      if (options.status === true) {
+        io.stdout.write(formatSpoolStatus(readSpoolStatus(resolve(runDir))));
+        return;
+      }
       const logger = createLogger({ stream: io.stderr, env: io.env });
       const tracking = await resolveTracking({
         enabled: true,
@@ -68,8 +79,18 @@ export function registerToolCommands(
         logger,
       });
       try {
-        const result = await syncSpool(resolve(runDir), tracking!.client, { logger });
+        const result = await syncSpool(resolve(runDir), tracking!.client, {
+          logger,
+          // A local server started for sync serves ./mlruns: naming it explains a "not found".
+          ...(tracking?.server
+            ? { server: `${tracking.uri} (a local server over ${resolve('mlruns')})` }
+            : {}),
+        });
         io.stdout.write(`${JSON.stringify(result)}\n`);
+        if (result.remaining > 0)
+          throw new Error(
+            `${result.remaining} spooled calls were not sent (${result.stoppedBy}); the spool is kept: run sync again`,
+          );
       } finally {
         await tracking?.close();
       }

@@ -16,6 +16,11 @@ export interface CsvTable {
   file: string;
   header: string[];
   rows: CsvRow[];
+  /**
+   * Rows skipped for a wrong field count (already reported), with the fields they have mapped by
+   * position, so that callers can tell "refers to a rejected row" from "refers to nothing".
+   */
+  skipped: CsvRow[];
 }
 
 interface ParsedRecord {
@@ -50,7 +55,11 @@ export function readCsv(
     }) as unknown as ParsedRecord[];
   } catch (err) {
     const e = err as Error & { lines?: number };
-    problems.add(file, e.lines ?? 0, `not valid CSV: ${e.message.replace(/ at line \d+/, '')}`);
+    const located = locateQuoteFault(text.replace(/^\uFEFF/, ''));
+    if (located !== undefined)
+      problems.add(file, located.line, `not valid CSV: ${located.message}`);
+    else
+      problems.add(file, e.lines ?? 0, `not valid CSV: ${e.message.replace(/ at line \d+/, '')}`);
     return null;
   }
   const withLines = records
@@ -76,20 +85,96 @@ export function readCsv(
     return null;
   }
   const rows: CsvRow[] = [];
+  const skipped: CsvRow[] = [];
   for (const r of withLines) {
+    const values: Record<string, string> = {};
+    header.forEach((h, i) => {
+      values[h] = r.record[i] ?? '';
+    });
     if (r.record.length !== header.length) {
       problems.add(
         file,
         r.line,
         `expected ${header.length} fields, found ${r.record.length} (unquoted comma or newline?)`,
       );
+      skipped.push({ line: r.line, values });
       continue;
     }
-    const values: Record<string, string> = {};
-    header.forEach((h, i) => {
-      values[h] = r.record[i] ?? '';
-    });
     rows.push({ line: r.line, values });
   }
-  return { file, header, rows };
+  return { file, header, rows, skipped };
+}
+
+/**
+ * Finds where a quote went wrong, for the error message. csv-parse reports an unclosed quote at
+ * the end of the file and a stray closing quote where it is closed, both possibly far below the
+ * quote that opened the field; this walks the text with RFC 4180's rules (the ones csv-parse
+ * applies with its defaults) and names the line where that quote opened and its field. Returns
+ * undefined when it finds no quote fault (the parser's own message is used then).
+ */
+export function locateQuoteFault(text: string): { line: number; message: string } | undefined {
+  let line = 1;
+  let field = 0;
+  let firstRecord = true;
+  const header: string[] = [];
+  const fieldName = (index: number) =>
+    firstRecord || header[index] === undefined ? `${index + 1}` : `"${header[index]}"`;
+  let i = 0;
+  while (i < text.length) {
+    let value = '';
+    if (text[i] === '"') {
+      const openLine = line;
+      let j = i + 1;
+      for (;;) {
+        const close = text.indexOf('"', j);
+        const segment = text.slice(j, close === -1 ? text.length : close);
+        line += segment.split('\n').length - 1;
+        value += segment;
+        if (close === -1) {
+          const lastLine = text.endsWith('\n') ? line - 1 : line;
+          return {
+            line: openLine,
+            message: `the quote opened in field ${fieldName(field)} is never closed, so lines ${openLine}-${lastLine} read as one field`,
+          };
+        }
+        if (text[close + 1] === '"') {
+          value += '"';
+          j = close + 2;
+          continue;
+        }
+        i = close + 1;
+        break;
+      }
+      const after = text[i];
+      if (after !== undefined && after !== ',' && after !== '\n') {
+        const where =
+          line === openLine
+            ? `is followed by "${after}" instead of a comma or the line end (a quote inside a quoted field must be doubled as "")`
+            : `is closed only at line ${line}, where "${after}" follows it instead of a comma or the line end (a quote left open on line ${openLine}, or a quote inside the field not doubled as "")`;
+        return {
+          line: openLine,
+          message: `the quote opened in field ${fieldName(field)} ${where}`,
+        };
+      }
+    } else {
+      const end = text.slice(i).search(/[,\n]/);
+      value = end === -1 ? text.slice(i) : text.slice(i, i + end);
+      const quote = value.indexOf('"');
+      if (quote !== -1)
+        return {
+          line,
+          message: `a quote in the middle of unquoted field ${fieldName(field)} (quote the whole field and double the quote as "")`,
+        };
+      i += value.length;
+    }
+    if (firstRecord) header.push(value.trim());
+    if (text[i] === ',') field++;
+    else if (text[i] === '\n') {
+      line++;
+      field = 0;
+      firstRecord = false;
+    }
+    i++;
+  }
+  return undefined;
 }

@@ -37,11 +37,33 @@ function firstExisting(dir: string, names: string[]): string | null {
   return null;
 }
 
-function readPosts(path: string, problems: ProblemCollector): Post[] {
+/**
+ * The posts read, and what label rows need to tell their own errors from consequences of a posts
+ * problem already reported: ids of rejected post rows, and whether the file could be read at all.
+ */
+interface PostsRead {
+  file: string;
+  posts: Post[];
+  ids: Set<string>;
+  rejectedIds: Set<string>;
+  unreadable: boolean;
+}
+
+function readPosts(path: string, problems: ProblemCollector): PostsRead {
   const table = readCsv(path, ['post_id', 'text'], problems);
-  if (!table) return [];
+  const read: PostsRead = {
+    file: basename(path),
+    posts: [],
+    ids: new Set(),
+    rejectedIds: new Set(),
+    unreadable: table === null,
+  };
+  if (!table) return read;
+  for (const row of table.skipped) {
+    const postId = (row.values.post_id ?? '').trim();
+    if (postId !== '') read.rejectedIds.add(postId);
+  }
   const firstLine = new Map<string, number>();
-  const posts: Post[] = [];
   for (const row of table.rows) {
     const postId = (row.values.post_id ?? '').trim();
     if (postId === '') {
@@ -57,11 +79,61 @@ function readPosts(path: string, problems: ProblemCollector): Post[] {
     const text = cleanText(row.values.text ?? '');
     if (text === '') {
       problems.add(table.file, row.line, `empty text for post_id "${postId}"`);
+      read.rejectedIds.add(postId);
       continue;
     }
-    posts.push({ postId, text });
+    read.posts.push({ postId, text });
+    read.ids.add(postId);
   }
-  return posts;
+  // An id both rejected and read (a bad row and a good one) is a duplicate, reported as such.
+  for (const id of read.ids) read.rejectedIds.delete(id);
+  return read;
+}
+
+/**
+ * Checks label rows' post ids against the posts read. A row naming a post that was rejected, or
+ * any row when the posts file could not be read, is a consequence of an error already reported:
+ * those are counted and reported once, after the rows' own errors, instead of once per row.
+ */
+class PostIdCheck {
+  private consequences = 0;
+  private readonly rejectedSeen = new Set<string>();
+
+  constructor(
+    private readonly posts: PostsRead,
+    private readonly file: string,
+    private readonly problems: ProblemCollector,
+  ) {}
+
+  /** Whether `postId` is a post read; reports it when it names nothing at all. */
+  check(postId: string, line: number, what: string): boolean {
+    if (this.posts.ids.has(postId)) return true;
+    if (this.posts.unreadable || this.posts.rejectedIds.has(postId)) {
+      this.consequences++;
+      if (!this.posts.unreadable) this.rejectedSeen.add(postId);
+    } else this.problems.add(this.file, line, `${what} for unknown post_id "${postId}"`);
+    return false;
+  }
+
+  /** The one line that stands for every consequence. */
+  report(): void {
+    if (this.consequences === 0) return;
+    if (this.posts.unreadable) {
+      this.problems.add(
+        this.file,
+        0,
+        `${this.consequences} rows not checked against the posts: ${this.posts.file} could not be read (its error is above)`,
+      );
+      return;
+    }
+    const ids = [...this.rejectedSeen].sort(compareCodePoints);
+    const shown = ids.slice(0, 5).join(', ') + (ids.length > 5 ? ', ...' : '');
+    this.problems.add(
+      this.file,
+      0,
+      `${this.consequences} rows refer to the ${ids.length} post${ids.length === 1 ? '' : 's'} rejected above (${shown}); not listed one by one`,
+    );
+  }
 }
 
 interface LabelResult {
@@ -75,7 +147,7 @@ const pairKey = (postId: string, criterionId: string): string => `${postId}\u000
 
 function readAnnotations(
   path: string,
-  postIds: Set<string>,
+  posts: PostsRead,
   criteria: Criterion[],
   problems: ProblemCollector,
 ): LabelResult {
@@ -87,17 +159,14 @@ function readAnnotations(
   };
   const table = readCsv(path, ['post_id', 'DSM5_symptom', 'status'], problems);
   if (!table) return result;
+  const postCheck = new PostIdCheck(posts, table.file, problems);
   const idBySymptom = new Map<string, string>(criteria.map((c) => [c.symptom, c.id]));
   for (const row of table.rows) {
     result.annotationRows++;
     const postId = (row.values.post_id ?? '').trim();
     const symptom = (row.values.DSM5_symptom ?? '').trim();
     const status = (row.values.status ?? '').trim();
-    let ok = true;
-    if (!postIds.has(postId)) {
-      problems.add(table.file, row.line, `annotation for unknown post_id "${postId}"`);
-      ok = false;
-    }
+    let ok = postCheck.check(postId, row.line, 'annotation');
     if (symptom !== SPECIAL_CASE && !isSymptom(symptom)) {
       problems.add(
         table.file,
@@ -123,6 +192,7 @@ function readAnnotations(
     const criterionId = idBySymptom.get(symptom);
     if (criterionId !== undefined) result.positives.add(pairKey(postId, criterionId));
   }
+  postCheck.report();
   return result;
 }
 
@@ -130,7 +200,7 @@ const LABEL_VALUES: Record<string, 0 | 1> = { '1': 1, '0': 0, yes: 1, no: 0 };
 
 function readPairLabels(
   path: string,
-  postIds: Set<string>,
+  posts: PostsRead,
   criteria: Criterion[],
   problems: ProblemCollector,
 ): LabelResult {
@@ -142,6 +212,7 @@ function readPairLabels(
   };
   const table = readCsv(path, ['post_id', 'criterion_id', 'label'], problems);
   if (!table) return result;
+  const postCheck = new PostIdCheck(posts, table.file, problems);
   const idByName = new Map<string, string>();
   for (const c of criteria) {
     idByName.set(c.id.toUpperCase(), c.id);
@@ -154,11 +225,7 @@ function readPairLabels(
     const rawLabel = (row.values.label ?? '').trim().toLowerCase();
     const criterionId = idByName.get(rawCriterion.toUpperCase());
     const label = LABEL_VALUES[rawLabel];
-    let ok = true;
-    if (!postIds.has(postId)) {
-      problems.add(table.file, row.line, `label for unknown post_id "${postId}"`);
-      ok = false;
-    }
+    let ok = postCheck.check(postId, row.line, 'label');
     if (criterionId === undefined) {
       problems.add(
         table.file,
@@ -185,9 +252,10 @@ function readPairLabels(
     seen.set(key, row.line);
     if (label === 1) result.positives.add(key);
   }
+  postCheck.report();
   // A pair file is ground truth: a missing pair would silently become a negative otherwise.
   if (!problems.full) {
-    for (const postId of [...postIds].sort(compareCodePoints)) {
+    for (const postId of [...posts.ids].sort(compareCodePoints)) {
       for (const c of criteria) {
         if (!seen.has(pairKey(postId, c.id))) {
           problems.add(table.file, 0, `no label for pair (${postId}, ${c.id})`);
@@ -229,13 +297,13 @@ export function loadRedsm5(options: LoadRedsm5Options): Dataset {
     ]);
   }
 
-  const posts = readPosts(postsPath, problems);
-  const postIds = new Set(posts.map((p) => p.postId));
+  const postsRead = readPosts(postsPath, problems);
+  const posts = postsRead.posts;
   const source: DatasetManifest['source'] = annotationsPath ? 'annotations' : 'pairs';
   const labelPath = (annotationsPath ?? pairsPath) as string;
   const labels = annotationsPath
-    ? readAnnotations(annotationsPath, postIds, criteria, problems)
-    : readPairLabels(labelPath, postIds, criteria, problems);
+    ? readAnnotations(annotationsPath, postsRead, criteria, problems)
+    : readPairLabels(labelPath, postsRead, criteria, problems);
   problems.throwIfAny(`invalid ReDSM5 data in ${dir}`);
 
   posts.sort((a, b) => compareCodePoints(a.postId, b.postId));

@@ -68,6 +68,13 @@ export interface CreateRunInput {
   /** Unix ms; default now. */
   startTime?: number;
   tags?: Record<string, string>;
+  /**
+   * The request-id tag's value (default a fresh UUID). Creating again with the same id after an
+   * ambiguous failure, after findRunByRequestId found nothing, never yields two runs.
+   */
+  requestId?: string;
+  /** Ends a SpoolingTracker's wait for an unreachable server (e.g. on Ctrl-C). */
+  signal?: AbortSignal;
 }
 
 export interface SearchRunsInput {
@@ -255,6 +262,21 @@ export class MlflowClient {
     }
   }
 
+  /** The experiment with this id (active or deleted); undefined when the server has none. */
+  async getExperiment(experimentId: string): Promise<Experiment | undefined> {
+    try {
+      const response = await this.http.json<{ experiment: WireExperiment }>({
+        method: 'GET',
+        path: '/api/2.0/mlflow/experiments/get',
+        query: { experiment_id: experimentId },
+      });
+      return toExperiment(response.experiment);
+    } catch (error) {
+      if (isErrorCode(error, 'RESOURCE_DOES_NOT_EXIST')) return undefined;
+      throw error;
+    }
+  }
+
   /**
    * The active experiment with this name, created if absent and restored if soft-deleted (a deleted
    * experiment keeps its name, so creating it again would fail with RESOURCE_ALREADY_EXISTS).
@@ -310,7 +332,7 @@ export class MlflowClient {
    * request-id tag, so a create whose answer was lost never yields a second run.
    */
   async createRun(input: CreateRunInput): Promise<Run> {
-    const requestId = randomUUID();
+    const requestId = input.requestId ?? randomUUID();
     const tags: Record<string, string> = { ...input.tags, [requestIdTag]: requestId };
     if (input.runName !== undefined) tags['mlflow.runName'] = input.runName;
     this.checkEntries('tag', recordToTags(tags));
@@ -340,10 +362,8 @@ export class MlflowClient {
     return run;
   }
 
-  private async findRunByRequestId(
-    experimentId: string,
-    requestId: string,
-  ): Promise<Run | undefined> {
+  /** The run created with this request id (one attempt, no retry), if there is one. */
+  async findRunByRequestId(experimentId: string, requestId: string): Promise<Run | undefined> {
     const response = await this.http.jsonOnce<{ runs?: WireRun[] }>({
       method: 'POST',
       path: '/api/2.0/mlflow/runs/search',

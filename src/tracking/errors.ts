@@ -46,6 +46,17 @@ export class PrivacyGuardError extends Error {
 }
 
 /**
+ * The server a spool is about to be replayed into does not hold the spool's runs (another server,
+ * a wiped database, a deleted run or experiment): nothing was sent and the spool is untouched.
+ */
+export class SpoolTargetError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SpoolTargetError';
+  }
+}
+
+/**
  * Turns a non-2xx response into an MlflowApiError. MLflow answers `{error_code, message}`, but
  * proxies, Flask's HTML pages, the host-check middleware, basic auth and the FastAPI artifact router
  * answer other shapes, so anything unparsable falls back to the status code.

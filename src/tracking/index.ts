@@ -9,7 +9,7 @@ export type {
 } from './client.js';
 export { connectionFromEnv, redactUri } from './connection.js';
 export type { TrackingAuth, TrackingConnection, TrackingTls } from './connection.js';
-export { InterruptedError, MlflowApiError, PrivacyGuardError } from './errors.js';
+export { InterruptedError, MlflowApiError, PrivacyGuardError, SpoolTargetError } from './errors.js';
 export { PrivacyGuard, normalizeGuardText } from './privacyGuard.js';
 export {
   ActiveRun,
@@ -33,13 +33,23 @@ export type {
   ResolveTrackingOptions,
 } from './localServer.js';
 export {
+  isPermanentRefusal,
   isUnreachableError,
+  readSpool,
   spoolDoneFileName,
   spoolFileName,
   SpoolingTracker,
-  syncSpool,
 } from './spool.js';
-export type { ReplayResult, SpoolEntry, SpoolingTrackerOptions, SpoolOperation } from './spool.js';
+export type {
+  RejectedEntry,
+  ReplayResult,
+  SpoolContents,
+  SpoolEntry,
+  SpoolingTrackerOptions,
+  SpoolOperation,
+} from './spool.js';
+export { checkSpoolTarget, formatSpoolStatus, readSpoolStatus, syncSpool } from './sync.js';
+export type { SpoolStatus } from './sync.js';
 export type {
   ArtifactEntry,
   Experiment,

@@ -156,7 +156,12 @@ async function runInContext<T>(
   parentRunId: string | undefined,
   fn: (run: ActiveRun) => Promise<T>,
 ): Promise<T> {
-  const run = await tracker.createRun({ experimentId, runName: options.runName, tags });
+  const run = await tracker.createRun({
+    experimentId,
+    runName: options.runName,
+    tags,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
   const active = new ActiveRun(tracker, run, experimentId, inheritedTags, parentRunId);
   const logger = options.logger?.child({ runId: active.runId, runName: options.runName });
   let status: RunStatus = 'FINISHED';

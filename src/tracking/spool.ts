@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { HttpStatusError, isNetworkError, type Logger } from '../infra/index.js';
 import type { CreateRunInput, LogBatchInput, MlflowClient } from './client.js';
 import type { RunTracker } from './runContext.js';
@@ -31,7 +32,38 @@ export type SpoolOperation =
   | { op: 'uploadArtifact'; runId: string; localPath: string; artifactPath?: string }
   | { op: 'uploadArtifacts'; runId: string; localDir: string; artifactPath?: string };
 
-export type SpoolEntry = SpoolOperation & { seq: number; spooledAt: number };
+export type SpoolEntry = SpoolOperation & {
+  seq: number;
+  spooledAt: number;
+  /** The (redacted) tracking URI the call was meant for; `mentallam sync` names it when it differs. */
+  server?: string;
+  /** The run's experiment, when the run was created through this tracker. */
+  experimentId?: string;
+};
+
+/** A spooled call the server refused for good: recorded in tracking-spool.done, never retried. */
+export interface RejectedEntry {
+  seq: number;
+  /** MLflow's answer (error code and message). */
+  error: string;
+  /** When it was refused (ISO 8601); absent in done files written before it was recorded. */
+  at?: string;
+  /** The spooled call itself, when the spool file still holds it. */
+  entry?: SpoolEntry;
+}
+
+/** What a run directory's spool files hold. */
+export interface SpoolContents {
+  spoolPath: string;
+  donePath: string;
+  /** Every readable entry, in sequence order. */
+  entries: SpoolEntry[];
+  /** Entries not yet sent (nor refused), in sequence order. */
+  pending: SpoolEntry[];
+  /** Sequence numbers recorded as done: sent, or refused for good. */
+  done: Set<number>;
+  rejected: RejectedEntry[];
+}
 
 export interface SpoolingTrackerOptions {
   /** The run directory that holds tracking-spool.jsonl and tracking-spool.done. */
@@ -42,6 +74,14 @@ export interface SpoolingTrackerOptions {
    * in between, calls go straight to the spool instead of waiting through retries again.
    */
   probeIntervalMs?: number;
+  /**
+   * How long createRun waits for a server that went away (run ids come from the server, so a
+   * fold cannot start its run offline) before failing; default 5 minutes. Only once the server has
+   * answered this tracker: one that was never reached fails after the client's retries.
+   */
+  createRunPatienceMs?: number;
+  /** How often /health is polled during that wait; default 1 s. */
+  healthPollMs?: number;
 }
 
 export interface ReplayResult {
@@ -49,6 +89,8 @@ export interface ReplayResult {
   /** Entries the server refused for good (e.g. 400); recorded as done with their error, not retried. */
   rejected: number;
   remaining: number;
+  /** Why the replay stopped with entries remaining (server away, run not found, credentials). */
+  stoppedBy?: string;
 }
 
 /**
@@ -61,6 +103,25 @@ export function isUnreachableError(error: unknown, retryableStatuses: readonly n
 }
 
 /**
+ * Whether a spooled call that failed on replay was refused for good (record it as rejected and go
+ * on) rather than failed for a reason another attempt can fix: the server away, a server that
+ * does not know the run (404: another server, a wiped database), or credentials (401/403). Those
+ * keep the entry and stop the replay, so nothing after it is sent out of order. A local file that
+ * no longer exists cannot be uploaded by any retry. Anything unrecognised is kept too: losing a
+ * call is worse than a replay that stops and says why.
+ */
+export function isPermanentRefusal(error: unknown, retryableStatuses: readonly number[]): boolean {
+  if (isUnreachableError(error, retryableStatuses)) return false;
+  if (error instanceof HttpStatusError)
+    return error.status >= 400 && error.status < 500 && !retryLaterStatuses.has(error.status);
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** 4xx answers a retry can fix: credentials (401, 403, 407), a server without the run (404), throttling. */
+const retryLaterStatuses = new Set([401, 403, 404, 407, 408, 429]);
+
+/**
  * A RunTracker over an MlflowClient that never fails the caller because the server is away: when a
  * call still fails after the client's retries, it is appended (fsync'd JSON line, with a sequence
  * number) to `<runDir>/tracking-spool.jsonl`, and so is every later call until the spool has been
@@ -68,10 +129,13 @@ export function isUnreachableError(error: unknown, retryableStatuses: readonly n
  * server healthy again, on flush() (end of a run) and through syncSpool(). Each replayed sequence
  * number is appended (fsync'd) to tracking-spool.done, and metrics already present on the server
  * with the same (key, step, timestamp) are skipped, so a replay interrupted at any point and
- * replayed again logs every value exactly once.
+ * replayed again logs every value exactly once. An entry is only marked done when the server
+ * accepted it or refused it for good (isPermanentRefusal); any other failure stops the replay and
+ * keeps it.
  *
  * Creating experiments and runs needs the server (a run id cannot be invented offline): those
- * calls go to the client and fail after its retries.
+ * calls go to the client. A run creation that finds the server gone after it had answered waits
+ * for it (createRunPatienceMs) instead of failing the training at a fold boundary.
  */
 export class SpoolingTracker implements RunTracker {
   readonly spoolPath: string;
@@ -79,7 +143,12 @@ export class SpoolingTracker implements RunTracker {
   private readonly probeIntervalMs: number;
   private readonly logger: Logger | undefined;
   private readonly pending: SpoolEntry[] = [];
-  private readonly done = new Set<number>();
+  /** Experiment of each run created through this tracker, recorded with its spooled calls. */
+  private readonly experimentOf = new Map<string, string>();
+  private readonly createRunPatienceMs: number;
+  private readonly healthPollMs: number;
+  /** Whether the server has answered this tracker once (then an outage is worth waiting for). */
+  private serverSeen = false;
   private nextSeq = 1;
   private lastProbe = 0;
   private queue: Promise<unknown> = Promise.resolve();
@@ -91,6 +160,8 @@ export class SpoolingTracker implements RunTracker {
     this.spoolPath = join(options.runDir, spoolFileName);
     this.donePath = join(options.runDir, spoolDoneFileName);
     this.probeIntervalMs = options.probeIntervalMs ?? 5_000;
+    this.createRunPatienceMs = options.createRunPatienceMs ?? 300_000;
+    this.healthPollMs = options.healthPollMs ?? 1_000;
     this.logger = options.logger;
     this.load();
   }
@@ -100,12 +171,71 @@ export class SpoolingTracker implements RunTracker {
     return this.pending.length;
   }
 
-  getOrCreateExperiment(name: string): Promise<Experiment> {
-    return this.client.getOrCreateExperiment(name);
+  /** The entries spooled and not yet replayed, oldest first. */
+  pendingEntries(): readonly SpoolEntry[] {
+    return this.pending;
   }
 
-  createRun(input: CreateRunInput): Promise<Run> {
-    return this.client.createRun(input);
+  async getOrCreateExperiment(name: string): Promise<Experiment> {
+    const experiment = await this.client.getOrCreateExperiment(name);
+    this.serverSeen = true;
+    return experiment;
+  }
+
+  /**
+   * Creates a run; when the server that answered before is unreachable, waits for it (polling
+   * /health, up to createRunPatienceMs, or until `input.signal` aborts) and tries again with the
+   * same request id, looking first for a run an earlier attempt may have created.
+   */
+  async createRun(input: CreateRunInput): Promise<Run> {
+    const request: CreateRunInput = { ...input, requestId: input.requestId ?? randomUUID() };
+    const deadline = Date.now() + this.createRunPatienceMs;
+    let waited = false;
+    for (;;) {
+      try {
+        const found = waited
+          ? await this.client.findRunByRequestId(input.experimentId, request.requestId as string)
+          : undefined;
+        const run = found ?? (await this.client.createRun(request));
+        this.serverSeen = true;
+        this.experimentOf.set(run.info.runId, run.info.experimentId);
+        if (waited)
+          this.logger?.info('MLflow answers again: run created', {
+            runName: input.runName,
+            runId: run.info.runId,
+          });
+        return run;
+      } catch (error) {
+        const unreachable = isUnreachableError(error, this.client.retryPolicy.retryableStatuses);
+        if (!this.serverSeen || !unreachable) throw error;
+        if (Date.now() >= deadline || input.signal?.aborted === true) {
+          if (!waited) throw error;
+          throw new Error(
+            `MLflow at ${this.client.trackingUri} did not answer for ${Math.round(this.createRunPatienceMs / 1000)} s: ` +
+              `could not create run '${input.runName ?? ''}' (${(error as Error).message})`,
+            { cause: error },
+          );
+        }
+        if (!waited)
+          this.logger?.warn(
+            'MLflow unreachable: waiting for it to create the run (training pauses)',
+            {
+              runName: input.runName,
+              patienceSeconds: Math.round(this.createRunPatienceMs / 1000),
+              error: (error as Error).message,
+            },
+          );
+        waited = true;
+        await this.waitForServer(deadline, input.signal);
+      }
+    }
+  }
+
+  private async waitForServer(deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    while (Date.now() < deadline && signal?.aborted !== true) {
+      if (await this.client.health()) return;
+      await sleep(Math.min(this.healthPollMs, Math.max(0, deadline - Date.now())), signal);
+    }
   }
 
   async logBatch(runId: string, input: LogBatchInput): Promise<void> {
@@ -170,10 +300,11 @@ export class SpoolingTracker implements RunTracker {
   flush(): Promise<void> {
     return this.serialize(async () => {
       if (this.pending.length === 0) return;
-      await this.replayPending();
+      const result = await this.replayPending();
       if (this.pending.length > 0)
-        this.logger?.warn('MLflow unreachable: tracking calls remain spooled', {
+        this.logger?.warn('Tracking calls remain spooled', {
           pending: this.pending.length,
+          reason: result.stoppedBy,
           spool: this.spoolPath,
           hint: 'run `mentallam sync <run dir>` when the server is back',
         });
@@ -203,6 +334,7 @@ export class SpoolingTracker implements RunTracker {
       }
       try {
         await this.execute(operation, undefined);
+        this.serverSeen = true;
       } catch (error) {
         if (!isUnreachableError(error, this.client.retryPolicy.retryableStatuses)) throw error;
         this.logger?.warn('MLflow unreachable after retries: spooling tracking calls', {
@@ -227,14 +359,22 @@ export class SpoolingTracker implements RunTracker {
       try {
         await this.execute(entry, seen);
       } catch (error) {
-        if (isUnreachableError(error, this.client.retryPolicy.retryableStatuses)) break;
+        const message = error instanceof Error ? error.message : String(error);
+        if (!isPermanentRefusal(error, this.client.retryPolicy.retryableStatuses)) {
+          result.stoppedBy = `${entry.op} #${entry.seq} for run ${entry.runId}: ${message}`;
+          break;
+        }
         // A refused entry will be refused forever; record it instead of blocking everything after it.
-        rejection = (error as Error).message;
-        this.logger?.error('MLflow refused a spooled tracking call; skipping it', {
-          seq: entry.seq,
-          op: entry.op,
-          error: rejection,
-        });
+        rejection = message;
+        this.logger?.error(
+          'MLflow refused a spooled tracking call for good; recorded as rejected',
+          {
+            seq: entry.seq,
+            op: entry.op,
+            error: rejection,
+            done: this.donePath,
+          },
+        );
       }
       await this.markDone(entry.seq, rejection);
       this.pending.shift();
@@ -318,7 +458,14 @@ export class SpoolingTracker implements RunTracker {
   }
 
   private async append(operation: SpoolOperation): Promise<void> {
-    const entry: SpoolEntry = { seq: this.nextSeq++, spooledAt: Date.now(), ...operation };
+    const experimentId = this.experimentOf.get(operation.runId);
+    const entry: SpoolEntry = {
+      seq: this.nextSeq++,
+      spooledAt: Date.now(),
+      server: this.client.trackingUri,
+      ...(experimentId === undefined ? {} : { experimentId }),
+      ...operation,
+    };
     await appendLineSynced(this.spoolPath, JSON.stringify(entry));
     this.pending.push(entry);
   }
@@ -326,35 +473,82 @@ export class SpoolingTracker implements RunTracker {
   private async markDone(seq: number, rejection: string | undefined): Promise<void> {
     await appendLineSynced(
       this.donePath,
-      rejection === undefined ? String(seq) : JSON.stringify({ seq, rejected: rejection }),
+      rejection === undefined
+        ? String(seq)
+        : JSON.stringify({ seq, rejected: rejection, at: new Date().toISOString() }),
     );
-    this.done.add(seq);
   }
 
   /** Reads an existing spool (a previous process's, or before `mentallam sync`). */
   private load(): void {
-    if (existsSync(this.donePath)) {
-      for (const line of readFileSync(this.donePath, 'utf8').split('\n')) {
-        const text = line.trim();
-        if (text === '') continue;
-        const seq = text.startsWith('{')
-          ? (safeParse(text) as { seq?: number } | undefined)?.seq
-          : Number(text);
-        if (typeof seq === 'number' && Number.isInteger(seq)) this.done.add(seq);
+    const contents = readSpool(dirname(this.spoolPath));
+    for (const entry of contents.entries) this.nextSeq = Math.max(this.nextSeq, entry.seq + 1);
+    this.pending.push(...contents.pending);
+  }
+}
+
+/** Reads `<runDir>/tracking-spool.jsonl` and `tracking-spool.done`; absent files read as empty. */
+export function readSpool(runDir: string): SpoolContents {
+  const spoolPath = join(runDir, spoolFileName);
+  const donePath = join(runDir, spoolDoneFileName);
+  const done = new Set<number>();
+  const rejectedBySeq = new Map<number, RejectedEntry>();
+  if (existsSync(donePath)) {
+    for (const line of readFileSync(donePath, 'utf8').split('\n')) {
+      const text = line.trim();
+      if (text === '') continue;
+      if (!text.startsWith('{')) {
+        if (Number.isInteger(Number(text))) done.add(Number(text));
+        continue;
       }
+      const record = safeParse(text) as
+        { seq?: unknown; rejected?: unknown; at?: unknown } | undefined;
+      if (typeof record?.seq !== 'number' || !Number.isInteger(record.seq)) continue;
+      done.add(record.seq);
+      if (typeof record.rejected === 'string')
+        rejectedBySeq.set(record.seq, {
+          seq: record.seq,
+          error: record.rejected,
+          ...(typeof record.at === 'string' ? { at: record.at } : {}),
+        });
     }
-    if (!existsSync(this.spoolPath)) return;
-    const lines = readFileSync(this.spoolPath, 'utf8').split('\n');
-    for (const line of lines) {
+  }
+  const entries: SpoolEntry[] = [];
+  if (existsSync(spoolPath)) {
+    for (const line of readFileSync(spoolPath, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
       // A torn last line (crash during append) was never acknowledged to the caller: skip it.
       const entry = safeParse(line) as SpoolEntry | undefined;
       if (entry === undefined || typeof entry.seq !== 'number') continue;
-      this.nextSeq = Math.max(this.nextSeq, entry.seq + 1);
-      if (!this.done.has(entry.seq)) this.pending.push(entry);
+      entries.push(entry);
     }
-    this.pending.sort((a, b) => a.seq - b.seq);
   }
+  entries.sort((a, b) => a.seq - b.seq);
+  for (const entry of entries) {
+    const rejected = rejectedBySeq.get(entry.seq);
+    if (rejected !== undefined) rejected.entry = entry;
+  }
+  return {
+    spoolPath,
+    donePath,
+    entries,
+    pending: entries.filter((entry) => !done.has(entry.seq)),
+    done,
+    rejected: [...rejectedBySeq.values()],
+  };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolvePromise) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolvePromise();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 function safeParse(text: string): unknown {
@@ -388,21 +582,4 @@ async function appendLineSynced(path: string, line: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/**
- * Replays `<runDir>/tracking-spool.jsonl` into MLflow (what `mentallam sync <run dir>` runs).
- * Safe to run any number of times: replayed entries are recorded in tracking-spool.done.
- */
-export async function syncSpool(
-  runDir: string,
-  client: MlflowClient,
-  options: { logger?: Logger } = {},
-): Promise<ReplayResult> {
-  const tracker = new SpoolingTracker(client, {
-    runDir,
-    probeIntervalMs: 0,
-    ...(options.logger === undefined ? {} : { logger: options.logger }),
-  });
-  return tracker.replay();
 }

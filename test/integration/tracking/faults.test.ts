@@ -149,6 +149,8 @@ interface Proxy {
   fail503: number;
   /** Paths whose next request is forwarded and then answered by dropping the connection. */
   dropAfterForward: Set<string>;
+  /** fail503 is set to this when such a dropped answer happens (an outage right after it). */
+  outageAfterDrop: number;
   close(): Promise<void>;
 }
 
@@ -158,6 +160,7 @@ async function startProxy(upstream: string): Promise<Proxy> {
     seen: [],
     fail503: 0,
     dropAfterForward: new Set(),
+    outageAfterDrop: 0,
     close: async () => undefined,
   };
   const http: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -183,6 +186,7 @@ async function startProxy(upstream: string): Promise<Proxy> {
     const body = Buffer.from(await answer.body.arrayBuffer());
     if (proxy.dropAfterForward.delete(path)) {
       // The server did the work but the answer never arrives: an ambiguous failure.
+      proxy.fail503 = proxy.outageAfterDrop;
       req.socket.destroy();
       return;
     }
@@ -196,6 +200,33 @@ async function startProxy(upstream: string): Promise<Proxy> {
   proxy.close = () => new Promise((resolve) => http.close(() => resolve()));
   return proxy;
 }
+
+test('a run created while the server is away waits for it; an answer lost before the outage never yields two runs', async () => {
+  const proxy = await startProxy(server.uri);
+  const client = new MlflowClient({ trackingUri: proxy.uri, retryPolicy: fastRetry });
+  const tracker = new SpoolingTracker(client, {
+    runDir: join(work, 'run-wait'),
+    healthPollMs: 50,
+  });
+  try {
+    const experiment = await tracker.getOrCreateExperiment(uniqueName('wait'));
+    // The create reaches the server, its answer is lost, and the server then stays away through
+    // the client's retries (and a few health probes): the tracker waits instead of failing.
+    proxy.dropAfterForward.add('/api/2.0/mlflow/runs/create');
+    proxy.outageAfterDrop = 6;
+    const run = await tracker.createRun({
+      experimentId: experiment.experimentId,
+      runName: 'fold_1',
+    });
+    expect(proxy.fail503).toBe(0);
+    const runs = await client.searchRuns({ experimentIds: [experiment.experimentId] });
+    expect(runs.map((r) => r.info.runId)).toEqual([run.info.runId]);
+    expect(proxy.seen.filter((s) => s === 'POST /api/2.0/mlflow/runs/create')).toHaveLength(1);
+  } finally {
+    await client.close();
+    await proxy.close();
+  }
+});
 
 test('retries: 503 twice then success; a 400 fails at once with MLflow’s error code; lost create answers never duplicate runs', async () => {
   const proxy = await startProxy(server.uri);

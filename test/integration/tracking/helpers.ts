@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -36,4 +37,47 @@ export async function runPython<T>(
   });
   const lines = stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1] as string) as T;
+}
+
+/**
+ * A TCP forwarder on a fixed local port to `target` (host:port). `pause()` closes the port and
+ * every open connection, as when a server goes away; `resume()` listens on the same port again.
+ */
+export interface TcpForwarder {
+  uri: string;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startTcpForwarder(target: string): Promise<TcpForwarder> {
+  const { hostname, port: targetPort } = new URL(target);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(targetPort), hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  const listen = (port: number) =>
+    new Promise<void>((resolvePromise) => server.listen(port, '127.0.0.1', resolvePromise));
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  const pause = () =>
+    new Promise<void>((resolvePromise) => {
+      for (const socket of sockets) socket.destroy();
+      if (!server.listening) resolvePromise();
+      else server.close(() => resolvePromise());
+    });
+  return {
+    uri: `http://127.0.0.1:${port}`,
+    pause,
+    resume: () => listen(port),
+    close: pause,
+  };
 }
