@@ -54,7 +54,7 @@ export interface CliOptions {
 }
 
 /** Thrown inside actions to end with a code after a message was written. */
-class CliExit extends Error {
+export class CliExit extends Error {
   constructor(readonly exitCode: number) {
     super(`exit ${exitCode}`);
   }

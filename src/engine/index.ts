@@ -7,6 +7,7 @@ export type { TrainEvent, TrainEventHandler } from './events.js';
 export { resolveConfig } from './configSource.js';
 export type { ConfigSource } from './configSource.js';
 export { createProgressReporter, describeEvent } from './progress.js';
+export type { ProgressMode } from './progress.js';
 export {
   createTinyModel,
   loadDataset,
@@ -24,3 +25,5 @@ export type { ModelBatch, TokenizedExamples } from './examples.js';
 export { learningRateAt } from './schedule.js';
 export { EarlyStopping } from './earlyStopping.js';
 export { setSeed } from './seed.js';
+export { listenForStop } from './stopRequest.js';
+export type { StopRequest } from './stopRequest.js';
