@@ -10,12 +10,15 @@ export { createProgressReporter, describeEvent } from './progress.js';
 export type { ProgressMode } from './progress.js';
 export {
   createTinyModel,
+  generatedModelMarker,
+  generateSyntheticData,
   loadDataset,
   modelDirectory,
   resolveConfiguredTracking,
   resolveDevice,
   resolveDtype,
   SetupError,
+  syntheticDataMarker,
   tokenizerOptions,
 } from './setup.js';
 export { encodePrompt } from './prompts.js';

@@ -157,13 +157,19 @@ function outputProblem(error: unknown, outputPath: string): never {
 
 interface OpenedOutput {
   handle: FileHandle;
+  /** Where writing starts: 0, or the end of the whole chunks an interrupted run wrote. */
+  start: number;
   /** Kept from an interrupted run (null: a fresh output). */
   resumed: KeptOutput | null;
 }
 
-/** Opens <output>.part: created afresh, or an interrupted run's, cut back to its last whole chunk. */
+/**
+ * Opens <output>.part: created afresh, or an interrupted run's, to be continued after its last
+ * whole chunk. The rest is cut off only when the first new chunk is written, so a resume refused
+ * on the way (another input, a model that does not load) leaves the part as it was.
+ */
 async function openPart(part: string, resume: boolean, chunkSize: number): Promise<OpenedOutput> {
-  if (!resume) {
+  if (!resume || !existsSync(part)) {
     // An empty one is a run stopped before its first chunk (Ctrl-C while the model loaded): the
     // lock, held now, says no one writes it.
     if (existsSync(part) && statSync(part).size > 0) {
@@ -171,7 +177,7 @@ async function openPart(part: string, resume: boolean, chunkSize: number): Promi
         `${part} holds the output of an interrupted run: continue it with --resume, or delete it to start over`,
       );
     }
-    return { handle: await open(part, 'w'), resumed: null };
+    return { handle: await open(part, 'w'), start: 0, resumed: null };
   }
   let point;
   try {
@@ -180,10 +186,9 @@ async function openPart(part: string, resume: boolean, chunkSize: number): Promi
     if (error instanceof ResumeFileError) throw new InferUsageError(`--resume: ${error.message}`);
     throw error;
   }
-  const handle = await open(part, 'a');
-  await handle.truncate(point.bytes);
   return {
-    handle,
+    handle: await open(part, 'r+'),
+    start: point.bytes,
     resumed: { records: point.records, failed: point.failed, lastLine: point.lastLine },
   };
 }
@@ -223,7 +228,7 @@ export async function inferFile(options: InferFileOptions): Promise<InferFileRes
     opened?.resumed && opened.resumed.records > 0
       ? { records: opened.resumed.records, lastLine: opened.resumed.lastLine }
       : undefined;
-  const output = opened ? handleWriter(opened.handle) : options.stdout;
+  const output = opened ? handleWriter(opened.handle, opened.start) : options.stdout;
   if (output === undefined) throw new InferUsageError('--output -: no standard output to write to');
   const input = inputPath === null ? options.stdin : createReadStream(inputPath);
   if (input === undefined) throw new InferUsageError('--input -: no standard input to read');
@@ -296,16 +301,25 @@ export async function inferFile(options: InferFileOptions): Promise<InferFileRes
 }
 
 /**
- * A stream over an open file handle that leaves the handle to us (to sync before the rename, and
- * close): a write's callback runs once the kernel has the bytes, so a killed process keeps them.
+ * A stream writing into an open file from byte `start` on (what lies beyond is cut off at the
+ * first write), leaving the handle to us to sync before the rename and to close. A write's
+ * callback runs once the kernel has the bytes, so a killed process keeps them.
  */
-function handleWriter(handle: FileHandle): Writable {
+function handleWriter(handle: FileHandle, start: number): Writable {
+  let position = start;
+  let cut = false;
   return new Writable({
     write(chunk: Buffer, _encoding, callback) {
       const writeAll = async () => {
+        if (!cut) {
+          await handle.truncate(start);
+          cut = true;
+        }
         // write(2) may take less than asked (a signal, a nearly full disk): go on until all is.
         for (let done = 0; done < chunk.length;) {
-          done += (await handle.write(chunk, done, chunk.length - done)).bytesWritten;
+          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position);
+          done += bytesWritten;
+          position += bytesWritten;
         }
       };
       writeAll().then(() => callback(), callback);
