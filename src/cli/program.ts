@@ -34,6 +34,8 @@ export interface TrainCommandArgs {
   overrides: string[];
   /** Group options composed, e.g. { data: 'synthetic', model: 'tiny', ... }. */
   choices: Record<string, string>;
+  /** Config keys made by ${now:...} (run_dir by default: a taken name then gets a suffix). */
+  clockKeys: string[];
   /** The run directory to continue, when --resume was given (config.run_dir is set to it). */
   resume?: string;
   io: CliIo;

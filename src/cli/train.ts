@@ -15,6 +15,7 @@ export const runTraining: TrainRunner = async (args) => {
   try {
     const result = await trainFolds({
       config: args.config,
+      clockKeys: args.clockKeys,
       overrides: args.overrides,
       logger: args.logger,
       showProgress: true,
