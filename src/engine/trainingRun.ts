@@ -65,6 +65,7 @@ export interface TrainingRun {
   /** Hands an event to the tracking sink, the progress display and `onEvent`, in that order. */
   emit: (event: TrainEvent) => Promise<void>;
   stop: StopRequest;
+  logger: Logger;
   /** The interrupted run's state when resuming, else null. */
   resumed: RunState | null;
   started: number;
@@ -169,6 +170,7 @@ async function assemble(
     sink,
     emit: eventStream([(event) => sink.onEvent(event), progress, options.onEvent]),
     stop,
+    logger,
     resumed,
     started,
     close: async () => {
