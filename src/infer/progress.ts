@@ -72,8 +72,11 @@ export function createInferProgress(options: InferProgressOptions): InferProgres
   if (mode === 'none') return { update: () => undefined, done: () => undefined };
   const started = now();
   const rate = (line: number) => (line - startLine) / Math.max((now() - started) / 1000, 1e-3);
-  const eta = (line: number) =>
-    totalLines === null ? null : (totalLines - line) / Math.max(rate(line), 1e-9);
+  const eta = (line: number) => {
+    if (totalLines === null) return null;
+    const perSecond = rate(line);
+    return perSecond > 0 ? (totalLines - line) / perSecond : Number.POSITIVE_INFINITY;
+  };
 
   if (mode === 'bar' && totalLines !== null) {
     const bar = new SingleBar(
