@@ -103,6 +103,8 @@ export interface InferOptions extends ConfigSource, ModelReference, ModelRunOpti
   chunkSize?: number;
   /** Streaming: the records an interrupted run already wrote, read past and not scored. */
   skip?: SkipRecords;
+  /** Streaming: called once the model is ready, before the first chunk is read. */
+  onStart?: () => void;
   /** Streaming: called after each chunk is written, with the last input line it covered. */
   onChunk?: (progress: { line: number; records: number }) => void;
   /**
@@ -568,6 +570,7 @@ async function runInference(
   // kill) loses at most the chunk in hand; the first interrupt stops after it.
   const writer = createJsonlWriter(options.output!);
   const stop = listenForStop(logger, options.signal, 'the chunk in hand');
+  options.onStart?.();
   try {
     for await (const lines of readLineChunks(options.input!, chunkSize, options.skip)) {
       counts.records += lines.length;

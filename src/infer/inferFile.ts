@@ -253,6 +253,7 @@ export async function inferFile(options: InferFileOptions): Promise<InferFileRes
       output,
       chunkSize,
       ...(skip ? { skip } : {}),
+      onStart: () => progress?.start(),
       onChunk: (chunk) => {
         line = chunk.line;
         progress?.update(chunk.line);

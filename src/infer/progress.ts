@@ -10,6 +10,8 @@ import { Presets, SingleBar } from 'cli-progress';
 import type { ProgressMode } from '../engine/index.js';
 
 export interface InferProgress {
+  /** The model is ready: the clock for lines per second starts now (not during the load). */
+  start(): void;
   /** After each chunk: the last input line written. */
   update(line: number): void;
   /** The last line written, once the input is done ('done') or the run stopped ('stopped'). */
@@ -69,8 +71,10 @@ export function createInferProgress(options: InferProgressOptions): InferProgres
   const now = options.now ?? (() => Date.now());
   const intervalMs = (options.intervalSeconds ?? 5) * 1000;
   const mode = options.mode === 'auto' ? (stream.isTTY ? 'bar' : 'lines') : options.mode;
-  if (mode === 'none') return { update: () => undefined, done: () => undefined };
-  const started = now();
+  if (mode === 'none') {
+    return { start: () => undefined, update: () => undefined, done: () => undefined };
+  }
+  let started = now();
   const rate = (line: number) => (line - startLine) / Math.max((now() - started) / 1000, 1e-3);
   const eta = (line: number) => {
     if (totalLines === null) return null;
@@ -89,6 +93,9 @@ export function createInferProgress(options: InferProgressOptions): InferProgres
     );
     bar.start(totalLines, startLine, { rate: '-', etaText: '?' });
     return {
+      start: () => {
+        started = now();
+      },
       update: (line) =>
         bar.update(line, { rate: Math.round(rate(line)), etaText: formatDuration(eta(line)!) }),
       done: (line, how) => {
@@ -108,6 +115,10 @@ export function createInferProgress(options: InferProgressOptions): InferProgres
     return `infer: ${of}, ${count(Math.round(rate(line)))} lines/s${left === null ? '' : `, ETA ${formatDuration(left)}`}`;
   };
   return {
+    start: () => {
+      started = now();
+      lastPrinted = started;
+    },
     update: (line) => {
       if (now() - lastPrinted < intervalMs) return;
       lastPrinted = now();

@@ -28,13 +28,16 @@ describe('inference progress', () => {
       intervalSeconds: 5,
       now: () => now,
     });
-    now = 2_000;
+    // The model loads for a minute: that is not counted in the rate.
+    now = 60_000;
+    progress.start();
+    now = 62_000;
     progress.update(2_500); // before the interval: nothing
-    now = 5_000;
+    now = 65_000;
     progress.update(4_500); // 2,500 lines in 5 s: 500 lines/s, 5,500 left: 11 s
-    now = 8_000;
+    now = 68_000;
     progress.update(6_000); // 3 s after the last line: nothing
-    now = 10_000;
+    now = 70_000;
     progress.done(10_000, 'done');
     expect(text().split('\n')).toEqual([
       'infer: line 4,500 of 10,000 (45.0%), 500 lines/s, ETA 11s',
