@@ -34,6 +34,8 @@ export interface TrainCommandArgs {
   overrides: string[];
   /** Group options composed, e.g. { data: 'synthetic', model: 'tiny', ... }. */
   choices: Record<string, string>;
+  /** Config keys made by ${now:...} (run_dir by default: a taken name then gets a suffix). */
+  clockKeys: string[];
   /** The run directory to continue, when --resume was given (config.run_dir is set to it). */
   resume?: string;
   io: CliIo;
@@ -54,7 +56,7 @@ export interface CliOptions {
 }
 
 /** Thrown inside actions to end with a code after a message was written. */
-class CliExit extends Error {
+export class CliExit extends Error {
   constructor(readonly exitCode: number) {
     super(`exit ${exitCode}`);
   }

@@ -11,7 +11,12 @@ import { getPath, isTree, splitKey, type Tree } from './tree.js';
  */
 export function interpolateTree(
   tree: Tree,
-  context: { env: NodeJS.ProcessEnv; now: Date },
+  context: {
+    env: NodeJS.ProcessEnv;
+    now: Date;
+    /** Receives the dotted key of every value that holds ${now:...}. */
+    clockKeys?: Set<string>;
+  },
 ): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const resolving = new Set<string>();
@@ -48,7 +53,10 @@ export function interpolateTree(
       });
       return '';
     }
-    if (resolver === 'now') return formatDate(context.now, argument);
+    if (resolver === 'now') {
+      context.clockKeys?.add(path);
+      return formatDate(context.now, argument);
+    }
     problems.push({
       path,
       value: `\${${body}}`,

@@ -7,14 +7,18 @@ export type { TrainEvent, TrainEventHandler } from './events.js';
 export { resolveConfig } from './configSource.js';
 export type { ConfigSource } from './configSource.js';
 export { createProgressReporter, describeEvent } from './progress.js';
+export type { ProgressMode } from './progress.js';
 export {
   createTinyModel,
+  generatedModelMarker,
+  generateSyntheticData,
   loadDataset,
   modelDirectory,
   resolveConfiguredTracking,
   resolveDevice,
   resolveDtype,
   SetupError,
+  syntheticDataMarker,
   tokenizerOptions,
 } from './setup.js';
 export { encodePrompt } from './prompts.js';
@@ -24,3 +28,5 @@ export type { ModelBatch, TokenizedExamples } from './examples.js';
 export { learningRateAt } from './schedule.js';
 export { EarlyStopping } from './earlyStopping.js';
 export { setSeed } from './seed.js';
+export { listenForStop } from './stopRequest.js';
+export type { StopRequest } from './stopRequest.js';

@@ -80,6 +80,8 @@ export function describeEvent(event: TrainEvent): string | null {
     case 'run-end':
       return `run finished in ${event.seconds.toFixed(1)}s: ${event.summaryPath}`;
     case 'step':
+    case 'fold-restart':
+      // A restart is a warning the run logs itself (with the run ids), whatever the display.
       return null;
   }
 }

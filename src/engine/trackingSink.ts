@@ -31,10 +31,13 @@ export interface TrackingSink {
    * gets the run's id (null without tracking), which run-state.json records for a resume.
    */
   run<T>(resumeRunId: string | null, body: (runId: string | null) => Promise<T>): Promise<T>;
-  /** Runs one fold inside its own run (a child of the training's), new or continued. */
+  /**
+   * Runs one fold inside its own run (a child of the training's): a new one, one continued from
+   * where it stopped, or a new one that replaces a run whose history cannot be continued.
+   */
   fold<T>(
     fold: number,
-    resumeRunId: string | null,
+    start: FoldRunStart,
     body: (runId: string | null) => Promise<T>,
   ): Promise<T>;
   /** Subscribed to the run's events, like `onEvent`; the run waits for it. */
@@ -42,10 +45,26 @@ export interface TrackingSink {
   close(): Promise<void>;
 }
 
+/**
+ * How a fold's tracking run starts. 'continue': the fold goes on from its checkpoint, so the run's
+ * history goes on too. 'replace': the fold starts again from step 0, so its old run would get a
+ * second point for steps it already has; a new run takes over and the old one ends FAILED, tagged
+ * with its successor (`mentallam.superseded_by`).
+ */
+export type FoldRunStart =
+  | { kind: 'new' }
+  | { kind: 'continue'; runId: string }
+  | { kind: 'replace'; runId: string; reason: string };
+
+/** The tag on a fold run that another run replaced, naming that run. */
+export const supersededByTag = 'mentallam.superseded_by';
+/** The tag on the replacing run, naming the run it replaced. */
+export const supersedesTag = 'mentallam.supersedes';
+
 /** Tracking off: runs the bodies, records nothing. */
 export const noopSink: TrackingSink = {
   run: (_resumeRunId, body) => body(null),
-  fold: (_fold, _resumeRunId, body) => body(null),
+  fold: (_fold, _start, body) => body(null),
   onEvent: async () => undefined,
   close: async () => undefined,
 };
@@ -124,7 +143,7 @@ export class MlflowSink implements TrackingSink {
 
   fold<T>(
     fold: number,
-    resumeRunId: string | null,
+    start: FoldRunStart,
     body: (runId: string | null) => Promise<T>,
   ): Promise<T> {
     const parent = this.parent;
@@ -138,11 +157,11 @@ export class MlflowSink implements TrackingSink {
         this.folds.delete(fold);
       }
     };
-    if (resumeRunId !== null) {
+    if (start.kind === 'continue') {
       return continueRun(
         this.tracker,
         this.client,
-        resumeRunId,
+        start.runId,
         { parentRunId: parent.runId, signal },
         inRun,
       );
@@ -151,16 +170,27 @@ export class MlflowSink implements TrackingSink {
       parent,
       {
         runName: `fold_${fold}`,
-        tags: { 'mentallam.fold': String(fold) },
+        tags: {
+          'mentallam.fold': String(fold),
+          ...(start.kind === 'replace' ? { [supersedesTag]: start.runId } : {}),
+        },
         params: { fold },
         signal,
         logger,
       },
       async (child) => {
+        if (start.kind === 'replace') await this.supersede(start.runId, child.runId, start.reason);
         await child.logArtifact(store.split(fold).path, 'folds');
         return inRun(child);
       },
     );
+  }
+
+  /** Ends a fold run that a new one replaces: FAILED, with the reason and its successor. */
+  private async supersede(runId: string, successor: string, reason: string): Promise<void> {
+    await this.tracker.setTag(runId, supersededByTag, successor);
+    await this.tracker.setTag(runId, errorTag, `superseded by ${successor}: ${reason}`);
+    await this.tracker.updateRun(runId, { status: 'FAILED', endTime: Date.now() });
   }
 
   async onEvent(event: TrainEvent): Promise<void> {

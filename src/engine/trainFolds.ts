@@ -8,11 +8,19 @@
  *             validation, the held-out fold scored once) -> fold artifacts
  *   finish    pooled out-of-fold and across-fold metrics -> summary.json
  */
+import { rm } from 'node:fs/promises';
+
 import type { Fold } from '../data/index.js';
 import { deriveSeed } from '../infra/index.js';
 import type { MetricSummary } from '../metrics/index.js';
 import { manualSeed } from '../native.js';
-import { RunStore, type FailedFold, type FoldResult, type TrainingSummary } from '../run/index.js';
+import {
+  RunStore,
+  type FailedFold,
+  type FoldResult,
+  type FoldStore,
+  type TrainingSummary,
+} from '../run/index.js';
 import { InterruptedError } from '../tracking/index.js';
 import { evaluateFold, validationScore } from './evaluation.js';
 import { writeFoldArtifacts } from './foldArtifacts.js';
@@ -28,7 +36,8 @@ import {
   trainFold,
   TrainingInterruptedError,
 } from './foldTrainer.js';
-import { RunProgress } from './runProgress.js';
+import { RunProgress, type FoldState } from './runProgress.js';
+import type { FoldRunStart } from './trackingSink.js';
 import { setUpTraining, type TrainFoldsOptions, type TrainingRun } from './trainingRun.js';
 
 export type { FailedFold, FoldResult } from '../run/index.js';
@@ -70,6 +79,42 @@ export async function trainFolds(options: TrainFoldsOptions = {}): Promise<Train
   }
 }
 
+/**
+ * How a resumed run goes on with a fold it did not finish: from the checkpoint a Ctrl-C saved, in
+ * the same tracking run; or, when there is no checkpoint of its last state (the process was
+ * killed, or the loss diverged), from step 0 in a new tracking run that replaces the old one, so
+ * no step ever gets two points in one run.
+ */
+function foldStart(
+  previous: FoldState | undefined,
+  files: FoldStore,
+): { start: FoldRunStart; resume: boolean; restart: string | null } {
+  if (previous === undefined) return { start: { kind: 'new' }, resume: false, restart: null };
+  const checkpoint = previous.status === 'interrupted' && files.checkpointState.exists();
+  if (checkpoint) {
+    return {
+      start:
+        previous.runId === null ? { kind: 'new' } : { kind: 'continue', runId: previous.runId },
+      resume: true,
+      restart: null,
+    };
+  }
+  const reason =
+    previous.status === 'failed'
+      ? `its training loss became NaN/Inf (${previous.error ?? 'no message'})`
+      : previous.status === 'interrupted'
+        ? 'its checkpoint is missing'
+        : 'the run that trained it ended without saving a checkpoint (killed?)';
+  return {
+    start:
+      previous.runId === null
+        ? { kind: 'new' }
+        : { kind: 'replace', runId: previous.runId, reason },
+    resume: false,
+    restart: reason,
+  };
+}
+
 /** One fold in its own tracking run; a NaN/Inf loss fails this fold only. */
 async function trainOneFold(
   run: TrainingRun,
@@ -77,20 +122,51 @@ async function trainOneFold(
   fold: Fold,
 ): Promise<FoldOutcome> {
   const previous = run.resumed ? progress.fold(fold.index) : undefined;
-  if (previous?.status === 'done') return readFinishedFold(run.store.fold(fold.index), fold);
+  const files = run.store.fold(fold.index);
+  if (previous?.status === 'done') return readFinishedFold(files, fold);
   if (run.stop.requested) throw new TrainingInterruptedError(fold.index, 0);
+  const { start, resume, restart } = foldStart(previous, files);
+  // What the earlier attempt left (a stale checkpoint, a best adapter) must not leak into this one.
+  if (restart !== null) await rm(files.dir, { recursive: true, force: true });
   try {
-    return await run.sink.fold(fold.index, previous?.runId ?? null, async (runId) => {
+    return await run.sink.fold(fold.index, start, async (runId) => {
+      if (restart !== null) {
+        const previousRunId = previous?.runId ?? null;
+        const tracking =
+          previousRunId === null
+            ? ''
+            : `; its MLflow run ${previousRunId} ends FAILED and fold ${fold.index} logs to a new run ${runId}`;
+        run.logger.warn(`fold ${fold.index} restarts from step 0: ${restart}${tracking}`, {
+          fold: fold.index,
+          previousRunId,
+          runId,
+        });
+        await run.emit({
+          type: 'fold-restart',
+          fold: fold.index,
+          reason: restart,
+          previousRunId,
+          runId,
+        });
+      }
       await progress.set(fold.index, { runId, status: 'running' });
-      const finished = await trainEvaluateWrite(run, fold, runId, previous !== undefined);
+      const finished = await trainEvaluateWrite(run, fold, runId, resume);
       await progress.set(fold.index, { runId, status: 'done' });
       return finished;
     });
   } catch (error) {
+    const runId = progress.fold(fold.index)?.runId ?? null;
+    if (error instanceof TrainingInterruptedError && error.fold === fold.index && error.step > 0) {
+      // A checkpoint of this step is saved: a resume continues from it, in the same run.
+      await progress.set(fold.index, {
+        runId,
+        status: 'interrupted',
+        checkpointStep: error.step,
+      });
+    }
     // A diverged fold ends (its tracking run FAILED, what it logged kept); the others still run,
     // so one bad fold does not cost a night's run. Anything else stops the run.
     if (!(error instanceof NonFiniteLossError)) throw error;
-    const runId = progress.fold(fold.index)?.runId ?? null;
     await progress.set(fold.index, { runId, status: 'failed', error: error.message });
     const { step, message } = error;
     await run.emit({ type: 'fold-failed', fold: fold.index, step, message });

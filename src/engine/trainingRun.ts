@@ -6,11 +6,17 @@
  */
 import { resolve } from 'node:path';
 
-import type { Config } from '../config/index.js';
+import { validateConfig, type Config } from '../config/index.js';
 import { buildFolds, foldFileContent, type Dataset, type Fold } from '../data/index.js';
 import { camelCaseKeys, createLogger, type Logger } from '../infra/index.js';
 import { setNumThreads, type Classifier } from '../native.js';
-import { RunStore, type RunState } from '../run/index.js';
+import {
+  claimNewRun,
+  claimRunForResume,
+  type RunClaim,
+  type RunState,
+  type RunStore,
+} from '../run/index.js';
 import { resolveConfig, type ConfigSource } from './configSource.js';
 import { eventStream, type TrainEvent, type TrainEventHandler } from './events.js';
 import type { TokenizedExamples } from './examples.js';
@@ -59,6 +65,7 @@ export interface TrainingRun {
   /** Hands an event to the tracking sink, the progress display and `onEvent`, in that order. */
   emit: (event: TrainEvent) => Promise<void>;
   stop: StopRequest;
+  logger: Logger;
   /** The interrupted run's state when resuming, else null. */
   resumed: RunState | null;
   started: number;
@@ -68,9 +75,43 @@ export interface TrainingRun {
 export async function setUpTraining(options: TrainFoldsOptions): Promise<TrainingRun> {
   const started = Date.now();
   const cwd = resolve(options.cwd ?? process.cwd());
-  const { config, overrides } = await resolveConfig(options);
+  const resolved = await resolveConfig(options);
+  const { overrides } = resolved;
+  let config = resolved.config;
   const logger = options.logger ?? createLogger({ level: config.logging.level });
-  const store = await new RunStore(resolve(cwd, config.run_dir)).create();
+  // The run directory is this run's alone from here on: created exclusively (a name made by the
+  // clock gets a suffix when taken) or, for a resume, locked.
+  const claim = options.resume
+    ? await claimRunForResume(resolve(cwd, config.run_dir))
+    : await claimNewRun(resolve(cwd, config.run_dir), {
+        suffixIfTaken: resolved.clockKeys.includes('run_dir'),
+      });
+  if (claim.suffix !== '') {
+    config = validateConfig({ ...config, run_dir: `${config.run_dir}${claim.suffix}` });
+    logger.info('run directory name taken: using a suffix', { runDir: claim.store.dir });
+  }
+  try {
+    return await assemble(options, { config, overrides, cwd, logger, claim, started });
+  } catch (error) {
+    // Nothing has run yet: a new run leaves nothing behind, a resumed one keeps everything.
+    await claim.discard();
+    throw error;
+  }
+}
+
+async function assemble(
+  options: TrainFoldsOptions,
+  context: {
+    config: Config;
+    overrides: string[];
+    cwd: string;
+    logger: Logger;
+    claim: RunClaim;
+    started: number;
+  },
+): Promise<TrainingRun> {
+  const { config, overrides, cwd, logger, claim, started } = context;
+  const store = claim.store;
   await store.config.write(config);
   await store.overrides.write(overrides);
   const resumed = options.resume ? await store.runState.readIfExists() : null;
@@ -79,7 +120,6 @@ export async function setUpTraining(options: TrainFoldsOptions): Promise<Trainin
       `--resume ${store.dir}: no run-state.json there, so there is nothing to resume`,
     );
   }
-
   const modelDir = await modelDirectory(config, cwd, logger);
   const dataset = await loadDataset(config, cwd, logger);
   const folds = await splitFolds(config, dataset, store);
@@ -130,12 +170,17 @@ export async function setUpTraining(options: TrainFoldsOptions): Promise<Trainin
     sink,
     emit: eventStream([(event) => sink.onEvent(event), progress, options.onEvent]),
     stop,
+    logger,
     resumed,
     started,
     close: async () => {
       stop.dispose();
       classifier.dispose();
-      await sink.close();
+      try {
+        await sink.close();
+      } finally {
+        await claim.release();
+      }
     },
   };
 }

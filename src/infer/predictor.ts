@@ -12,6 +12,7 @@ import {
   tokenizerOptions,
   type ModelBatch,
 } from '../engine/index.js';
+import { LatencyRecorder } from './latency.js';
 import type { AdapterSettings, ResolvedModel } from './model.js';
 
 /** What inference needs from the native Classifier. */
@@ -94,13 +95,6 @@ export interface PredictorOptions {
   now?: () => number;
 }
 
-/** Seconds spent by one model call and how many pairs it scored. */
-export interface BatchTiming {
-  ms: number;
-  pairs: number;
-  seqLen: number;
-}
-
 function loadSpec(
   config: Config,
   modelDir: string,
@@ -133,7 +127,8 @@ function loadSpec(
  */
 export class Predictor {
   readonly tokenizer: Tokenizer;
-  readonly timings: BatchTiming[] = [];
+  /** Model-call latency, in bounded memory however many batches run. */
+  readonly latency = new LatencyRecorder();
   /** Index of the adapter in the model's weights; -1 = none yet (ensemble before the first chunk). */
   private loadedAdapter: number;
   private constructor(
@@ -220,7 +215,7 @@ export class Predictor {
         });
         const began = this.now();
         const probabilities = await this.model.predictProba(batch);
-        this.timings.push({ ms: this.now() - began, pairs: indices.length, seqLen: batch.seqLen });
+        this.latency.add({ ms: this.now() - began, pairs: indices.length, seqLen: batch.seqLen });
         if (probabilities.length !== indices.length) {
           throw new Error(
             `the model returned ${probabilities.length} scores for ${indices.length} rows`,

@@ -29,6 +29,8 @@ export const runFiles = {
   plotsDir: 'plots',
   /** The latency bench's default output folder. */
   benchDir: 'bench',
+  /** Which process runs the run now (pid, host, start time); removed when it ends. */
+  lock: 'run.lock',
 } as const;
 
 /** Files and folders in each fold_{i}/ (and, flat, in the fold's MLflow child run). */

@@ -1,6 +1,7 @@
 /**
  * Set-up problems a user meets first: each is one clear message naming the path or key, raised
- * before anything is trained, and what was already written stays.
+ * before anything is trained; the new run's directory is removed again (nothing of it is worth
+ * keeping), and nothing else is touched.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +24,8 @@ describe('set-up errors', () => {
     await expect(
       trainFolds({ overrides: overrides(dir, ['model.create_if_missing=false']), cwd: dir }),
     ).rejects.toThrow(/model\.path .*model has no config\.json/);
-    // The run directory already holds the resolved config: nothing written is lost.
-    expect(existsSync(join(dir, 'run', 'config.yaml'))).toBe(true);
+    // The run had not started: no empty run directory is left behind.
+    expect(existsSync(join(dir, 'run'))).toBe(false);
   });
 
   test('a tokenizer larger than the model vocabulary is refused, naming both sizes', async () => {
