@@ -17,6 +17,8 @@ export {
   SetupError,
   tokenizerOptions,
 } from './setup.js';
+export { findModel, ModelLocationError, modelPathExpectation } from './modelLocation.js';
+export type { ModelFormat, ModelLocation } from './modelLocation.js';
 export { encodePrompt } from './prompts.js';
 export type { EncodedPrompt } from './prompts.js';
 export { collateBatch, packExamples } from './examples.js';
