@@ -191,6 +191,8 @@ async function child(options) {
     return {
       ms: performance.now() - began,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      // Kernel time: mostly page faults of freshly mapped activation buffers.
+      sysMs: cpu.system / 1000,
       seqLen: batch.seqLen,
     };
   };
@@ -210,6 +212,7 @@ async function child(options) {
     threads: addon.info().threads,
     ms: samples.map((s) => s.ms),
     cpuMs: samples.map((s) => s.cpuMs),
+    sysMs: samples.map((s) => s.sysMs),
     seqLens: samples.map((s) => s.seqLen),
     cache: {
       hits: cacheAfter.hits - cacheBefore.hits,
@@ -237,6 +240,16 @@ function summarizeProfile(events, samples, vocab, top) {
   }
   const recorded = [...byName.values()].reduce((sum, e) => sum + e.selfUs, 0);
   const share = (us) => Number(((100 * us) / wallUs).toFixed(1));
+  // Matrix products by operand shapes: base projections ([tokens, in] x [in, out]) against the
+  // adapters' rank-r products and the DoRA norms.
+  const products = new Map();
+  for (const e of timed) {
+    if (e.name !== 'aten::mm') continue;
+    const entry = products.get(e.shapes) ?? { shapes: e.shapes, selfUs: 0, calls: 0 };
+    entry.selfUs += e.selfUs;
+    entry.calls += 1;
+    products.set(e.shapes, entry);
+  }
   const vocabPattern = new RegExp(`\\b${vocab}\\b`);
   const vocabOps = new Map();
   for (const e of timed) {
@@ -256,6 +269,15 @@ function summarizeProfile(events, samples, vocab, top) {
       .slice(0, top)
       .map((e) => ({
         name: e.name,
+        msPerStep: e.selfUs / 1000 / samples.length,
+        callsPerStep: e.calls / samples.length,
+        share: share(e.selfUs),
+      })),
+    matrixProducts: [...products.values()]
+      .sort((a, b) => b.selfUs - a.selfUs)
+      .slice(0, top)
+      .map((e) => ({
+        shapes: e.shapes,
         msPerStep: e.selfUs / 1000 / samples.length,
         callsPerStep: e.calls / samples.length,
         share: share(e.selfUs),
@@ -300,6 +322,13 @@ function printProfile(result) {
         `${String(op.share).padStart(6)} % ${op.callsPerStep.toFixed(0).padStart(6)} calls`,
     );
   }
+  console.log('\naten::mm by operand shapes:');
+  for (const mm of p.matrixProducts) {
+    console.log(
+      `  ${mm.shapes.padEnd(40)} ${mm.msPerStep.toFixed(1).padStart(9)} ms ` +
+        `${String(mm.share).padStart(6)} % ${mm.callsPerStep.toFixed(0).padStart(6)} calls`,
+    );
+  }
   console.log(
     p.vocabularySizedOps.length === 0
       ? '\nno op had an input of the vocabulary size'
@@ -331,7 +360,8 @@ async function main() {
       cpuSamples[name].push(...result.cpuMs);
       console.log(
         `round ${round} ${name.padEnd(16)} median ${median(result.ms).toFixed(0).padStart(7)} ms/step, ` +
-          `${median(result.cpuMs).toFixed(0).padStart(7)} CPU ms/step (${result.threads} threads; ` +
+          `${median(result.cpuMs).toFixed(0).padStart(7)} CPU ms/step of which ` +
+          `${median(result.sysMs).toFixed(0)} in the kernel (${result.threads} threads; ` +
           `cache hits ${result.cache.hits}, misses ${result.cache.misses})`,
       );
     }
