@@ -34,6 +34,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (n < kLargeBlock) return fallback_->allocate(n);
     std::size_t size = RoundUp(n);
     void* data = Take(size);
+    if (data == nullptr) data = Grow(size);
     if (data == nullptr) data = Map(size);
     auto* block = new Block{data, size, this};
     return {data, block, &FreeBlock, c10::Device(c10::DeviceType::CPU)};
@@ -93,6 +94,40 @@ class CachingCpuAllocator final : public c10::Allocator {
     ++stats_.hits;
     AddLive(size);
     return data;
+  }
+
+  // A miss: the largest cached block below `size` (at least half of it) is grown in place or
+  // moved by mremap, which keeps its pages: only the tail is fresh memory. Length-bucketed batches
+  // change length every step, so a step longer than the one before would otherwise map and
+  // page-fault most of its activations anew (measured on SmolLM2 with lengths varying by 30 %:
+  // 180 ms of kernel time in a 3.8 s step; scripts/profile-step.mjs, variant `shapes`).
+  void* Grow(std::size_t size) {
+#ifdef __linux__
+    void* old = nullptr;
+    std::size_t old_size = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.lower_bound(size);
+      if (it == free_.begin()) return nullptr;
+      --it;
+      if (it->first * 2 < size) return nullptr;
+      old = it->second;
+      old_size = it->first;
+      free_.erase(it);
+      stats_.cached_bytes -= old_size;
+    }
+    void* data = mremap(old, old_size, size, MREMAP_MAYMOVE);
+    if (data == MAP_FAILED) {
+      munmap(old, old_size);
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    AddLive(size);
+    return data;
+#else
+    (void)size;
+    return nullptr;
+#endif
   }
 
   void* Map(std::size_t size) {

@@ -116,7 +116,10 @@ export function registerInferCommand(
     .option('--input <file>', 'JSONL of {id?, post, criterion?} per line; - = stdin')
     .option('--output <file>', 'JSONL predictions and error records; - = stdout')
     .option('--checkpoint <dir>', 'an adapter directory (adapter_config.json + weights)')
-    .option('--base <dir>', "base model directory (default: the adapter's base_model_name_or_path)")
+    .option(
+      '--base <path>',
+      "base model: checkpoint directory or .gguf file (default: the adapter's base_model_name_or_path)",
+    )
     .option('--run <ref>', 'a run directory or MLflow run id, optionally /<fold>')
     .option(
       '--model <uri>',
@@ -178,7 +181,7 @@ export function registerInferCommand(
             resume: options.resume === true,
             stdin,
             stdout: io.stdout,
-            progress: { mode: config.logging.progress, stream: io.stderr },
+            progress: { mode: config.logging.progress.mode, stream: io.stderr },
           });
           if (result.alreadyComplete) {
             io.stderr.write(

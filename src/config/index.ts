@@ -20,7 +20,7 @@ export type * from './types.js';
 export { ConfigSchema, doraTargetModules } from './schema.js';
 
 // src/config/index.ts and dist/config/index.js both sit two levels below the package root.
-const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The configs/ folder shipped with the package. */
 export const defaultConfigDir = join(packageRoot, 'configs');
@@ -112,6 +112,7 @@ export function loadConfigSync(options: LoadConfigOptions = {}): LoadedConfig {
       env: options.env ?? process.env,
       now: options.now ?? new Date(),
       clockKeys,
+      packageRoot,
     }),
   );
   // Schema problems are reported too, but not twice for a key an override already complained about.

@@ -190,7 +190,20 @@ export const RetryConfigSchema = Closed({
 
 export const LoggingConfigSchema = Closed({
   level: OneOf(['debug', 'info', 'warn', 'error']),
-  progress: OneOf(['auto', 'bar', 'lines', 'none']),
+  progress: Closed({
+    mode: OneOf(['auto', 'bar', 'lines', 'none'], {
+      description: 'auto = a bar on a TTY, lines otherwise; none = silent.',
+    }),
+    every_seconds: Type.Number({
+      minimum: 0,
+      description:
+        'Lines mode: a progress line once this many seconds passed since the last; 0 = off.',
+    }),
+    every_steps: Type.Integer({
+      minimum: 0,
+      description: 'Lines mode: a progress line every this many optimizer steps; 0 = off.',
+    }),
+  }),
   mlflow: Closed({
     enabled: Type.Boolean(),
     tracking_uri: Type.String({ description: 'Empty = start a local mlflow server.' }),

@@ -21,6 +21,8 @@ export {
   syntheticDataMarker,
   tokenizerOptions,
 } from './setup.js';
+export { findModel, ModelLocationError, modelPathExpectation } from './modelLocation.js';
+export type { ModelFormat, ModelLocation } from './modelLocation.js';
 export { encodePrompt } from './prompts.js';
 export type { EncodedPrompt } from './prompts.js';
 export { collateBatch, packExamples } from './examples.js';

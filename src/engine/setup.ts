@@ -13,7 +13,7 @@ import {
   generateSyntheticDataset,
   loadCriteria,
   loadRedsm5,
-  loadTokenizer,
+  openTokenizer,
   trainTinyTokenizer,
   writeSyntheticDataset,
   type Dataset,
@@ -24,6 +24,7 @@ import { camelCaseKeys, writeFileAtomic, writeJsonAtomic, type Logger } from '..
 import { resolveTracking, type ResolvedTracking } from '../tracking/index.js';
 import { Classifier, loadLlamaConfig, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
+import { findModel, installHint, modelPathExpectation } from './modelLocation.js';
 import { encodePrompt } from './prompts.js';
 
 /** ReDSM5's post count; a synthetic set of another size needs (and records) a count override. */
@@ -72,26 +73,29 @@ export function resolveDtype(config: Config, device: string): string {
 }
 
 /**
- * The model directory from model.path; the tiny model is created there when missing and
- * model.create_if_missing is set. Anything else missing is an error naming the path.
+ * The model from model.path: a Hugging Face checkpoint directory, a .gguf file or a directory
+ * holding one (modelLocation.ts); the tiny model is created there when missing and
+ * model.create_if_missing is set. Anything else is an error naming the path and, for a model the
+ * set-up installs, how to install it: there is no fallback to another model.
  */
 export async function modelDirectory(config: Config, cwd: string, logger: Logger): Promise<string> {
   const dir = resolve(cwd, config.model.path);
-  if (existsSync(join(dir, 'config.json'))) return dir;
+  if (findModel(dir)) return dir;
   if (config.model.create_if_missing && config.model.tiny) {
     checkGeneratedFolder(
       dir,
       generatedModelMarker,
-      `model.path ${dir} has no config.json and`,
+      `model.path ${dir} holds no model and`,
       tinyModelRefusal,
     );
     logger.info('creating the tiny model (first use)', { dir });
-    await createTinyModel(config, dir);
+    await createTinyModel(config, dir, cwd);
     return dir;
   }
+  const hint = await installHint(dir);
   throw new SetupError(
-    `model.path ${dir} has no config.json: point model.path at a Hugging Face Llama checkpoint directory` +
-      ' (config.json, model.safetensors or shards, tokenizer.json)',
+    `model.path ${dir} holds no model: expected ${modelPathExpectation}` +
+      (hint ? `. ${hint}` : ''),
   );
 }
 
@@ -99,7 +103,11 @@ export async function modelDirectory(config: Config, cwd: string, logger: Logger
  * Writes a deterministic tiny Llama: a SentencePiece-style BPE tokenizer trained on the synthetic
  * corpus, then random weights whose vocabulary matches the tokenizer.
  */
-export async function createTinyModel(config: Config, dir: string): Promise<{ vocabSize: number }> {
+export async function createTinyModel(
+  config: Config,
+  dir: string,
+  cwd: string = process.cwd(),
+): Promise<{ vocabSize: number }> {
   const tiny = config.model.tiny;
   if (!tiny) throw new SetupError('model.tiny is not set: only the tiny model can be generated');
   checkGeneratedFolder(dir, generatedModelMarker, `model.path ${dir}`, tinyModelRefusal);
@@ -112,7 +120,7 @@ export async function createTinyModel(config: Config, dir: string): Promise<{ vo
     seed: config.data.synthetic.seed,
     nPosts: redsm5Posts,
   });
-  const criteria = loadCriteria(resolve(config.data.criteria_path));
+  const criteria = loadCriteria(resolve(cwd, config.data.criteria_path));
   const corpus = [
     ...synthetic.posts.map((post) => post.text),
     ...criteria.map((criterion) => criterion.description),
@@ -225,7 +233,7 @@ export async function prepareExamples(
   cwd: string,
   logger: Logger,
 ): Promise<PreparedExamples> {
-  const tokenizer = await loadTokenizer(modelDir, tokenizerOptions(config));
+  const tokenizer = await openTokenizer(modelDir, tokenizerOptions(config));
   await checkVocabulary(modelDir, tokenizer);
   const { template, truncation, max_length: maxLength } = config.data.prompt;
   const key = createHash('sha256')
@@ -297,11 +305,13 @@ export async function prepareExamples(
 
 /** A tokenizer that can emit ids the embedding table does not have is a setup error, not a crash. */
 async function checkVocabulary(modelDir: string, tokenizer: Tokenizer): Promise<void> {
+  // config.json's vocab_size, or llama.vocab_size (the token list's length) of a GGUF file.
   const { vocab_size: vocabSize } = await loadLlamaConfig(modelDir);
   if (tokenizer.vocabSize > vocabSize) {
+    const model = findModel(modelDir)?.format === 'gguf' ? "the GGUF's" : "config.json's";
     throw new SetupError(
-      `${modelDir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ` +
-        `${vocabSize}; the tokenizer does not belong to this model`,
+      `${modelDir}: the tokenizer (${tokenizer.source.path}) has ${tokenizer.vocabSize} tokens but ` +
+        `${model} vocab_size is ${vocabSize}; the tokenizer does not belong to this model`,
     );
   }
 }

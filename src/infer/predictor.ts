@@ -1,7 +1,7 @@
 // Scores (post, criterion) pairs with a resolved model: prompt -> token ids exactly as training
 // built them -> length-sorted batches -> P(yes), averaged over the fold adapters of an ensemble.
 import type { Config } from '../config/index.js';
-import { loadTokenizer, type Criterion, type Tokenizer } from '../data/index.js';
+import { openTokenizer, type Criterion, type Tokenizer } from '../data/index.js';
 import type { Logger } from '../infra/index.js';
 import {
   collateBatch,
@@ -145,7 +145,7 @@ export class Predictor {
 
   static async open(options: PredictorOptions): Promise<Predictor> {
     const { resolved, config } = options;
-    const tokenizer = await loadTokenizer(resolved.baseModelDir, tokenizerOptions(config));
+    const tokenizer = await openTokenizer(resolved.baseModelDir, tokenizerOptions(config));
     const loadModel = options.loadModel ?? loadNativeModel;
     const device = options.loadModel
       ? { device: config.model.device === 'auto' ? 'cpu' : config.model.device, dtype: 'float32' }

@@ -288,6 +288,20 @@ export interface TestingBinding {
     k2: number,
     n: number,
   ): Promise<Float32Array>;
+  /** Starts libtorch's op profiler on the compute thread (rejects when one is running). */
+  startProfiler(options?: { recordShapes?: boolean }): Promise<void>;
+  /** Stops it: the CPU ops it saw; with tracePath also a Chrome trace written there. */
+  stopProfiler(options?: { tracePath?: string }): Promise<OpEvent[]>;
+}
+
+/** One op, autograd node or scope libtorch's profiler recorded (times in microseconds). */
+export interface OpEvent {
+  name: string;
+  startUs: number;
+  durationUs: number;
+  thread: number;
+  /** Input shapes as JSON when recordShapes was set, else ''. */
+  shapes: string;
 }
 
 /** The whole module as addon.cc exports it. */

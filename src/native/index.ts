@@ -19,6 +19,7 @@ export type {
   NativeError,
   NativeErrorCode,
   NativeInfo,
+  OpEvent,
   RopeScaling,
   SafetensorsDtype,
   SafetensorsEntry,

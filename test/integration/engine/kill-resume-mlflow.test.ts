@@ -43,7 +43,7 @@ describe('kill -9 mid-fold, then --resume, with MLflow', () => {
       'logging.mlflow.enabled=true',
       `logging.mlflow.tracking_uri=${server.uri}`,
       `logging.mlflow.experiment_name=${uniqueName('kill-resume')}`,
-      'logging.progress=lines',
+      'logging.progress.mode=lines',
       'logging.level=warn',
     ]);
     const training = startCli(overrides, { cwd: dir, env, bin: 'mentallam-train' });

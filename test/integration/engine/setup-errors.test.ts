@@ -23,7 +23,9 @@ describe('set-up errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mentallam-setup-'));
     await expect(
       trainFolds({ overrides: overrides(dir, ['model.create_if_missing=false']), cwd: dir }),
-    ).rejects.toThrow(/model\.path .*model has no config\.json/);
+    ).rejects.toThrow(
+      /model\.path .*model holds no model: expected a Hugging Face Llama checkpoint/,
+    );
     // The run had not started: no empty run directory is left behind.
     expect(existsSync(join(dir, 'run'))).toBe(false);
   });
@@ -37,7 +39,9 @@ describe('set-up errors', () => {
     writeFileSync(configPath, JSON.stringify({ ...modelConfig, vocab_size: 300 }));
     await expect(
       trainFolds({ overrides: overrides(dir, ['run_dir=' + join(dir, 'run2')]), cwd: dir }),
-    ).rejects.toThrow(/tokenizer\.json has \d+ tokens but config\.json's vocab_size is 300/);
+    ).rejects.toThrow(
+      /the tokenizer \(.*tokenizer\.json\) has \d+ tokens but config\.json's vocab_size is 300/,
+    );
   }, 300_000);
 
   test('ReDSM5 data that is not there names data.dir', async () => {

@@ -32,7 +32,7 @@ function smokeOverrides(dir: string, trackingUri: string): string[] {
     'training.eval_every_steps=5',
     `logging.mlflow.tracking_uri=${trackingUri}`,
     'logging.mlflow.experiment_name=smoke',
-    'logging.progress=none',
+    'logging.progress.mode=none',
     'logging.level=warn',
   ];
 }

@@ -92,7 +92,7 @@ beforeAll(async () => {
     'infer',
     'logging.mlflow.enabled=false',
     'logging.level=warn',
-    'logging.progress=lines',
+    'logging.progress.mode=lines',
     `data.criteria_path=${resolve('data/dsm5/criteria.json')}`,
     'model.num_labels=1',
     '--checkpoint',

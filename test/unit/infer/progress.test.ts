@@ -1,5 +1,5 @@
 // Inference progress on stderr: a line every few seconds without a TTY (rate and ETA from this
-// process's lines only), a bar on a TTY, nothing with logging.progress=none.
+// process's lines only), a bar on a TTY, nothing with logging.progress.mode=none.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
