@@ -4,6 +4,7 @@
 
 #include "addon.h"
 #include "async_task.h"
+#include "cuda_memory.h"
 #include "js_values.h"
 #include "matmul.h"
 
@@ -38,10 +39,24 @@ Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
       {a, b});
 }
 
+#ifdef MENTALLAM_WITH_CUDA
+// testing.cudaSetMemoryFraction(fraction, device = 0): caps the CUDA caching allocator at
+// fraction x the device's memory (torch.cuda.set_per_process_memory_fraction), so a test can run
+// out of GPU memory for real. 1 lifts the cap.
+Napi::Value CudaSetMemoryFraction(const Napi::CallbackInfo& info) {
+  SetCudaMemoryFraction(ToNumber(info[0], "fraction"),
+                        ToOptionalInteger(info[1], "device", kNonNegative).value_or(0));
+  return info.Env().Undefined();
+}
+#endif
+
 }  // namespace
 
 void InitTestingBindings(Napi::Env env, Napi::Object testing) {
   ExportFunction<MatmulAsync>(env, testing, "matmul");
+#ifdef MENTALLAM_WITH_CUDA
+  ExportFunction<CudaSetMemoryFraction>(env, testing, "cudaSetMemoryFraction");
+#endif
 }
 
 }  // namespace mentallam
