@@ -6,7 +6,8 @@
 //
 // Plain JavaScript on purpose: it runs before the TypeScript is compiled.
 //
-// Flags: --only-native (build the addon only), --force (ignore the stamps).
+// Flags: --only-native (build the addon only), --force (ignore the stamps), --plan (print what
+// would be installed and built, as the last line's JSON, and change nothing).
 // Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), NLOHMANN_JSON_INCLUDE
 // (where nlohmann/json.hpp is), MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
 // (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH),
@@ -31,6 +32,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const force = args.has('--force');
 const onlyNative = args.has('--only-native');
+const planOnly = args.has('--plan');
 const venv = join(root, '.venv');
 const venvPython = join(venv, 'bin', 'python');
 const stampDir = join(root, '.setup-stamps');
@@ -165,11 +167,16 @@ function requirementFiles() {
 // configuration finds a local "+cpu" wheel (a find-links folder, another index): the constraint
 // torch===X (arbitrary equality) matches "X" and not "X+cpu". requirements/cuda.txt adds the CUDA
 // headers the addon compiles against when no toolkit is installed.
-function ensureVenv(device) {
+function venvPlan(device) {
   const files = requirementFiles();
   if (device.cuda) files.push(join(root, 'requirements', 'cuda.txt'));
   const torchPin = pinnedTorchVersion();
-  const flavour = device.cuda ? `cuda torch===${torchPin}` : 'cpu';
+  return { files, torchPin, constraint: device.cuda ? `torch===${torchPin}` : null };
+}
+
+function ensureVenv(device) {
+  const { files, torchPin, constraint } = venvPlan(device);
+  const flavour = constraint ? `cuda ${constraint}` : 'cpu';
   const hash = hashOf([flavour, ...files.flatMap((file) => [file, readFileSync(file, 'utf8')])]);
   const names = files.map(relative).join(', ');
   if (stampMatches('venv', hash, venvPython)) {
@@ -192,7 +199,7 @@ function ensureVenv(device) {
   );
   mkdirSync(stampDir, { recursive: true });
   const constraints = join(stampDir, 'torch-cuda-constraint.txt');
-  if (device.cuda) writeFileSync(constraints, `torch===${torchPin}\n`);
+  if (constraint) writeFileSync(constraints, `${constraint}\n`);
   const installed = run(venvPython, [
     '-m',
     'pip',
@@ -200,7 +207,7 @@ function ensureVenv(device) {
     '--disable-pip-version-check',
     '--quiet',
     ...files.flatMap((file) => ['-r', file]),
-    ...(device.cuda ? ['-c', constraints] : []),
+    ...(constraint ? ['-c', constraints] : []),
   ]);
   if (installed.status !== 0) {
     throw new SetupError(
@@ -381,14 +388,15 @@ function findCmakeJs() {
   throw new SetupError('cmake-js was not found in node_modules; run npm install first.');
 }
 
-function buildAddon(torch, jsonInclude, flavour) {
-  const output = join(root, 'build', 'Release', 'mentallam.node');
+// The addon's stamps: `hash` over everything the build reads, `configureHash` over what CMake's
+// configure step caches. The flavour is part of both: a CUDA libtorch replacing a CPU one (or
+// MENTALLAM_DEVICE changing) rebuilds and reconfigures, so find_library's cached torch_cuda
+// result cannot go stale.
+function addonStamps(torch, jsonInclude, flavour) {
   const inputs = [
     join(root, 'CMakeLists.txt'),
     ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
   ];
-  // The flavour is part of both stamps: a CUDA libtorch replacing a CPU one (or MENTALLAM_DEVICE
-  // changing) reconfigures, so find_library's cached torch_cuda result cannot go stale.
   const torchParts = [
     ...torchIdentity(torch.root),
     flavour.version,
@@ -396,11 +404,19 @@ function buildAddon(torch, jsonInclude, flavour) {
     flavour.cudaLibraries,
     flavour.cudaMode,
   ];
-  const hash = hashOf([
-    ...torchParts,
-    jsonInclude,
-    ...inputs.flatMap((path) => [path, readFileSync(path)]),
-  ]);
+  return {
+    hash: hashOf([
+      ...torchParts,
+      jsonInclude,
+      ...inputs.flatMap((path) => [path, readFileSync(path)]),
+    ]),
+    configureHash: hashOf([...torchParts, jsonInclude]),
+  };
+}
+
+function buildAddon(torch, jsonInclude, flavour) {
+  const output = join(root, 'build', 'Release', 'mentallam.node');
+  const { hash, configureHash } = addonStamps(torch, jsonInclude, flavour);
   if (stampMatches('addon', hash, output)) {
     step('addon', `build/Release/mentallam.node up to date: ${flavour.what}`);
     return;
@@ -411,7 +427,6 @@ function buildAddon(torch, jsonInclude, flavour) {
   const cmakeJs = findCmakeJs();
   // cmake-js only configures a fresh build folder: when the configure inputs changed (another
   // libtorch, another json include), drop the cache so they take effect.
-  const configureHash = hashOf([...torchParts, jsonInclude]);
   if (!stampMatches('addon-configure', configureHash, join(root, 'build', 'CMakeCache.txt'))) {
     rmSync(join(root, 'build', 'CMakeCache.txt'), { force: true });
   }
@@ -510,7 +525,7 @@ function main() {
   step('node', `${process.version} on ${process.platform}-${process.arch}`);
   const device = detectDevice();
   step('gpu', device.detail);
-  if (!onlyNative && process.env.MENTALLAM_SKIP_VENV !== '1') ensureVenv(device);
+  if (!planOnly && !onlyNative && process.env.MENTALLAM_SKIP_VENV !== '1') ensureVenv(device);
   const torch = findLibtorch();
   if (!torch) {
     throw new SetupError(
@@ -540,6 +555,17 @@ function main() {
           'names a libtorch built for an older CUDA)',
       );
     }
+  }
+  if (planOnly) {
+    const pip = venvPlan(device);
+    const plan = {
+      device: { mode: device.mode, cuda: device.cuda, driverCuda: device.driverCuda ?? null },
+      pip: { files: pip.files.map(relative), constraint: pip.constraint },
+      libtorch: { root: torch.root, source: torch.source, ...flavour },
+      addonStamps: addonStamps(torch, findJsonHeaders(), flavour),
+    };
+    console.log(JSON.stringify({ plan }));
+    return;
   }
   buildAddon(torch, findJsonHeaders(), flavour);
   if (!onlyNative) buildTypeScript();

@@ -88,18 +88,16 @@ describe(`fp32 parity with transformers + peft on ${device}`, () => {
       clf.dispose();
     }
     // peft on the same GPU: the adapter it made, the one mentallam saved, and its merged model.
-    const [peft, peftOfOurs, peftMerged] = await Promise.all(
-      [
-        ['--adapter', start],
-        ['--adapter', ours],
-        ['--adapter', start, '--merge'],
-      ].map((extra) =>
-        oracle<{ logits: number[][] }>(
-          ['logits', '--model', modelDir, ...extra, '--batch', ...files],
-          {},
-        ),
-      ),
-    );
+    const logitsOf = (...extra: string[]) =>
+      oracle<{ logits: number[][] }>(
+        ['logits', '--model', modelDir, ...extra, '--batch', ...files],
+        {},
+      );
+    const [peft, peftOfOurs, peftMerged] = await Promise.all([
+      logitsOf('--adapter', start),
+      logitsOf('--adapter', ours),
+      logitsOf('--adapter', start, '--merge'),
+    ]);
     const worst = (a: ArrayLike<number>[], b: ArrayLike<number>[]) =>
       Math.max(...a.map((x, i) => maxAbsDiff(x, b[i]!)));
     const figures = {
