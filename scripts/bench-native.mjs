@@ -14,6 +14,8 @@
 //
 //   npm run bench:native -- --device cuda [--shape llama2-7b|smollm2|all] [--layers N]
 //     [--seq 512] [--batch 8] [--r 8] [--steps 5] [--warmup 2] [--peak-tflops X]
+//     (--device cpu --shape smollm2 --layers 1 --seq 32 ... runs the same bench on the CPU, to
+//     check the script on a machine without a GPU: its figures mean nothing)
 //       GPU, bf16 base with fp32 adapters: mentallam DoRA against peft DoRA and peft LoRA (r=8 on
 //       all seven projections) on random weights of a Llama-2-7B layer shape (hidden 4096,
 //       intermediate 11008, 32 heads, no GQA; all 32 layers unless --layers) and of SmolLM2-135M's
@@ -366,6 +368,11 @@ async function realModelBench(options, rest) {
   writeOut(rest, { bench: 'cpu-real-model', model: path, options, rows });
 }
 
+/** Peak memory of a measurement: the GPU allocator's max allocated, else the process's peak RSS. */
+function peakBytes(row) {
+  return row.peakGpuBytes ?? row.peakRssMb * 2 ** 20;
+}
+
 /** Model FLOPs of one train step, as the header comment defines them. */
 function stepFlops(shape, options) {
   const h = shape.hidden_size;
@@ -377,7 +384,7 @@ function stepFlops(shape, options) {
   return { adapted, flops: 6 * adapted * tokens + attention };
 }
 
-async function gpuBench(options, rest, given) {
+async function shapeBench(options, rest, given) {
   // GPU defaults differ from the CPU bench's: seq 512, 5 timed steps after 2 warm-up ones.
   const gpuOptions = {
     ...options,
@@ -385,7 +392,7 @@ async function gpuBench(options, rest, given) {
     steps: given.has('steps') ? options.steps : 5,
     warmup: given.has('warmup') ? options.warmup : 2,
   };
-  const device = rest.device;
+  const device = rest.device ?? 'cuda';
   const wanted = (rest.shape ?? 'all') === 'all' ? Object.keys(SHAPES) : [rest.shape];
   for (const name of wanted) {
     if (!SHAPES[name])
@@ -394,7 +401,7 @@ async function gpuBench(options, rest, given) {
   const base = process.env.MENTALLAM_BENCH_DIR || tmpdir();
   await mkdir(base, { recursive: true });
   const work = await mkdtemp(join(base, 'mentallam-gpu-bench-'));
-  const results = { bench: 'gpu', device, options: gpuOptions, shapes: [] };
+  const results = { bench: 'shapes', device, options: gpuOptions, shapes: [] };
   try {
     for (const name of wanted) {
       const shape = {
@@ -477,8 +484,9 @@ async function gpuBench(options, rest, given) {
           `model FLOPs per step ${(flops / 1e12).toFixed(1)} T (6 x ${(adapted / 1e9).toFixed(2)} B adapted ` +
           `parameters x ${tokens} tokens + attention)`,
       );
+      const memory = device.startsWith('cuda') ? 'peak GPU' : 'peak RSS';
       console.log(
-        `  ${pad('', 16)}${pad('ms/step', 10)}${pad('tokens/s', 11)}${pad('peak GPU', 12)}MFU`,
+        `  ${pad('', 16)}${pad('ms/step', 10)}${pad('tokens/s', 11)}${pad(memory, 12)}MFU`,
       );
       for (const [what, row] of Object.entries(rows)) {
         if (row.error) {
@@ -489,7 +497,7 @@ async function gpuBench(options, rest, given) {
         row.mfu = peak ? flops / (row.ms / 1000) / (peak * 1e12) : null;
         console.log(
           `  ${pad(what, 16)}${pad(row.ms.toFixed(1), 10)}${pad(row.tokensPerSec.toFixed(0), 11)}` +
-            `${pad(`${(row.peakGpuBytes / 2 ** 30).toFixed(2)} GiB`, 12)}` +
+            `${pad(`${(peakBytes(row) / 2 ** 30).toFixed(2)} GiB`, 12)}` +
             `${row.mfu === null ? 'n/a' : `${(100 * row.mfu).toFixed(1)} %`}`,
         );
       }
@@ -500,7 +508,7 @@ async function gpuBench(options, rest, given) {
       if (!m.error && !d.error) goals['time vs peft DoRA (goal <= 0.55)'] = m.ms / d.ms;
       if (!m.error && !l.error) {
         goals['time vs peft LoRA (goal <= 1.10)'] = m.ms / l.ms;
-        goals['peak memory vs peft LoRA (goal <= 1.00)'] = m.peakGpuBytes / l.peakGpuBytes;
+        goals['peak memory vs peft LoRA (goal <= 1.00)'] = peakBytes(m) / peakBytes(l);
       }
       if (!m.error && m.mfu !== null) goals['MFU (goal >= 0.50)'] = m.mfu;
       for (const [goal, value] of Object.entries(goals))
@@ -526,7 +534,7 @@ async function gpuBench(options, rest, given) {
 async function main() {
   const { options, rest, given } = parseArgs(process.argv.slice(2));
   if (rest.child) return child(options, rest);
-  if (rest.device && rest.device.startsWith('cuda')) return gpuBench(options, rest, given);
+  if (rest.shape || rest.device?.startsWith('cuda')) return shapeBench(options, rest, given);
   if (rest.device && rest.device !== 'cpu')
     throw new Error(`--device ${rest.device}: expected cpu or cuda[:N]`);
   if (rest.model) return realModelBench(options, rest);

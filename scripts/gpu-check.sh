@@ -4,6 +4,7 @@
 # ninja, g++ and a python3 whose torch is a CUDA build, with transformers and peft.
 #
 #   scripts/gpu-check.sh [--only env,build,test,bench] [--budget SECONDS] [--out DIR]
+#                        [--cpu-dry-run]
 #
 # What it needs from the checkout: .gpu-carry/ (node scripts/pack-gpu-carry.mjs, on a machine
 # with npm): Node 20 (node.xz), the node_modules the build and the tests use, the compiled GPU
@@ -21,17 +22,23 @@
 # --budget: the seconds the whole script may take; each phase gets what is left (minus a margin),
 # so that the summary is written before an outer timeout kills it. Exit status: 0 when every phase
 # that ran passed.
+# --cpu-dry-run checks this script on a machine without a GPU (python3 with a CPU torch is fine):
+# the addon built for whatever torch python3 has, the GPU tests on the CPU
+# (MENTALLAM_GPU_TEST_DEVICE=cpu), the shape bench on the CPU with a 1-layer model. Nothing it
+# prints is a GPU result.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 only="env,build,test,bench"
 budget=0
+dry=0
 out="${OUT:-$root/gpu-check-results}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --only) only="$2"; shift 2 ;;
     --budget) budget="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --cpu-dry-run) dry=1; shift ;;
     *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -74,8 +81,12 @@ summary() {
 }
 trap summary EXIT
 
-python=python3
 node=""
+cuda_mode=ON
+if [[ $dry == 1 ]]; then
+  cuda_mode=AUTO
+  say "CPU DRY RUN (--cpu-dry-run): checks this script; nothing below is a GPU result"
+fi
 
 # --- env ---------------------------------------------------------------------------------------
 if wanted env; then
@@ -106,11 +117,16 @@ EOF
 fi
 
 # --- node and the carried JavaScript -------------------------------------------------------------
+# The carried Node when there is one (what the check is about), else a Node >= 20 on PATH.
 setup_node() {
-  if command -v node >/dev/null && [[ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)" -ge 20 ]]; then
-    node="$(command -v node)"
+  if [[ ! -f "$carry/node.xz" ]]; then
+    if command -v node >/dev/null && [[ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null)" -ge 20 ]]; then
+      node="$(command -v node)"
+    else
+      say "no $carry/node.xz and no Node >= 20: run node scripts/pack-gpu-carry.mjs first"
+      return 1
+    fi
   else
-    [[ -f "$carry/node.xz" ]] || { say "no node and no $carry/node.xz: run node scripts/pack-gpu-carry.mjs first"; return 1; }
     if [[ ! -x "$work/node" ]]; then
       if command -v xz >/dev/null; then
         xz -dc "$carry/node.xz" > "$work/node"
@@ -144,9 +160,9 @@ addon="$root/build/Release/mentallam.node"
 # --- build -------------------------------------------------------------------------------------
 if wanted build; then
   t=$SECONDS
-  say "building the addon against torch $torch_version at $torch_root (CUDA on), $(nproc) jobs"
+  say "building the addon against torch $torch_version at $torch_root (MENTALLAM_CUDA=$cuda_mode), $(nproc) jobs"
   if timeout "$(allowed)" "$root/scripts/cmake-build-addon.sh" --torch "$torch_root" \
-    --build-dir "$root/build" --cuda ON --json-include "$root/vendor/include" \
+    --build-dir "$root/build" --cuda "$cuda_mode" --json-include "$root/vendor/include" \
     --node-modules "$root/node_modules" --jobs "$(nproc)"; then
     record build ok $((SECONDS - t))
   else
@@ -169,7 +185,11 @@ if [[ -f "$addon" ]] && (wanted test || wanted bench); then
   t=$SECONDS
   if info="$("$node" -e 'const a = require(process.argv[1]); const i = a.info(); delete i.cpuCache; console.log(JSON.stringify({ ...i, cuda: a.cuda ? a.cuda.memoryStats() : null }))' "$addon" 2>&1)"; then
     say "addon: $info"
-    if [[ "$info" == *'"cudaAvailable":true'* ]]; then record addon ok $((SECONDS - t)); else record addon no-cuda $((SECONDS - t)); fi
+    if [[ "$info" == *'"cudaAvailable":true'* || $dry == 1 ]]; then
+      record addon ok $((SECONDS - t))
+    else
+      record addon no-cuda $((SECONDS - t))
+    fi
   else
     say "addon does not load: $info"
     say "diagnose with: LD_DEBUG=libs node -e \"require('$addon')\" 2>&1 | grep -i 'not found'"
@@ -181,7 +201,9 @@ fi
 if wanted test; then
   t=$SECONDS
   say "GPU tests (node:test, compiled tests from .gpu-carry), oracles on python3"
-  if MENTALLAM_REQUIRE_GPU=1 MENTALLAM_ORACLE_PYTHON=python3 MENTALLAM_ADDON="$addon" \
+  test_env=(MENTALLAM_REQUIRE_GPU=1)
+  [[ $dry == 1 ]] && test_env=(MENTALLAM_GPU_TEST_DEVICE=cpu)
+  if env "${test_env[@]}" MENTALLAM_ORACLE_PYTHON=python3 MENTALLAM_ADDON="$addon" \
     timeout "$(allowed)" "$node" "$root/scripts/test-gpu.mjs" --compiled "$root/build/gpu-test" \
     --json "$out/gpu-tests.json" --results "$out/gpu-results.jsonl"; then
     record test ok $((SECONDS - t))
@@ -194,8 +216,12 @@ fi
 if wanted bench; then
   t=$SECONDS
   say "GPU bench: mentallam vs peft DoRA / LoRA, bf16, Llama-2-7B and SmolLM2 shapes"
+  bench_args=(--device cuda)
+  if [[ $dry == 1 ]]; then
+    bench_args=(--device cpu --shape smollm2 --layers 1 --seq 32 --batch 2 --steps 1 --warmup 1)
+  fi
   if MENTALLAM_BENCH_PYTHON=python3 MENTALLAM_ADDON="$addon" MENTALLAM_BENCH_DIR="$work" \
-    timeout "$(allowed)" "$node" "$root/scripts/bench-native.mjs" --device cuda --out "$out/gpu-bench.json"; then
+    timeout "$(allowed)" "$node" "$root/scripts/bench-native.mjs" "${bench_args[@]}" --out "$out/gpu-bench.json"; then
     record bench ok $((SECONDS - t))
   else
     record bench failed $((SECONDS - t))
