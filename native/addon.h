@@ -21,7 +21,12 @@ void InitClassifierBindings(Napi::Env env, Napi::Object exports);
 // addon_gguf.cc: inspectGguf, readGgufTensor.
 void InitGgufBindings(Napi::Env env, Napi::Object exports);
 
-// addon_testing.cc: exports used only by tests, on `exports.testing` (matmul).
+// addon_cuda.cc: `exports.cuda` (memoryStats, resetPeakMemoryStats, emptyCache, synchronize),
+// on a CUDA build only.
+void InitCudaBindings(Napi::Env env, Napi::Object exports);
+
+// addon_testing.cc: exports used only by tests, on `exports.testing` (matmul, and on a CUDA
+// build cudaSetMemoryFraction).
 void InitTestingBindings(Napi::Env env, Napi::Object testing);
 
 }  // namespace mentallam

@@ -10,6 +10,7 @@
 #include "async_task.h"
 #include "classifier.h"
 #include "cpu_allocator.h"
+#include "cuda_memory.h"
 #include "js_values.h"
 
 namespace mentallam {
@@ -315,8 +316,13 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
     return RunVoid(info.Env(), "resetAdapter", [seed](Classifier& m) { m.ResetAdapter(seed); });
   }
 
+  // After an out-of-memory error the allocator's cache holds the failed step's blocks, cut to
+  // the sizes of the larger micro-batch: give them back so the smaller retry can allocate.
   Napi::Value DiscardGradients(const Napi::CallbackInfo& info) {
-    return RunVoid(info.Env(), "discardGradients", [](Classifier& m) { m.DiscardGradients(); });
+    return RunVoid(info.Env(), "discardGradients", [](Classifier& m) {
+      m.DiscardGradients();
+      if (m.Model().Device().is_cuda()) ReleaseCachedCudaMemory();
+    });
   }
 
   Napi::Value Merge(const Napi::CallbackInfo& info) {
@@ -331,9 +337,11 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
   // Drops the model now, or when the running task ends (it holds its own reference).
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     state_->disposed = true;
+    bool on_cuda = state_->model && state_->model->Model().Device().is_cuda();
     state_->model.reset();
-    // The model's freed buffers went to the allocator's cache; give them back to the system.
+    // The model's freed buffers went to the allocators' caches; give them back to the system.
     ReleaseCachedCpuMemory();
+    if (on_cuda) ReleaseCachedCudaMemory();
     return info.Env().Undefined();
   }
 

@@ -4,6 +4,7 @@
 
 #include "addon.h"
 #include "async_task.h"
+#include "cuda_memory.h"
 #include "js_values.h"
 #include "matmul.h"
 #include "op_profiler.h"
@@ -79,12 +80,26 @@ Napi::Value StopProfilerAsync(const Napi::CallbackInfo& info) {
       });
 }
 
+#ifdef MENTALLAM_WITH_CUDA
+// testing.cudaSetMemoryFraction(fraction, device = 0): caps the CUDA caching allocator at
+// fraction x the device's memory (torch.cuda.set_per_process_memory_fraction), so a test can run
+// out of GPU memory for real. 1 lifts the cap.
+Napi::Value CudaSetMemoryFraction(const Napi::CallbackInfo& info) {
+  SetCudaMemoryFraction(ToNumber(info[0], "fraction"),
+                        ToOptionalInteger(info[1], "device", kNonNegative).value_or(0));
+  return info.Env().Undefined();
+}
+#endif
+
 }  // namespace
 
 void InitTestingBindings(Napi::Env env, Napi::Object testing) {
   ExportFunction<MatmulAsync>(env, testing, "matmul");
   ExportFunction<StartProfilerAsync>(env, testing, "startProfiler");
   ExportFunction<StopProfilerAsync>(env, testing, "stopProfiler");
+#ifdef MENTALLAM_WITH_CUDA
+  ExportFunction<CudaSetMemoryFraction>(env, testing, "cudaSetMemoryFraction");
+#endif
 }
 
 }  // namespace mentallam

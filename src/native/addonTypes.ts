@@ -62,6 +62,38 @@ export interface RuntimeBinding {
 }
 
 // ---------------------------------------------------------------------------------------------
+// CUDA memory (native/addon_cuda.cc; a CUDA build only, `cuda` is undefined on a CPU build)
+// ---------------------------------------------------------------------------------------------
+
+/** The CUDA caching allocator's figures for one device, in bytes (torch.cuda.memory_stats()). */
+export interface CudaMemoryStats {
+  device: number;
+  /** Held by live tensors now / at the peak since the last resetPeakMemoryStats. */
+  allocated: number;
+  maxAllocated: number;
+  /** Held by the allocator (live + cached blocks) now / at the peak. */
+  reserved: number;
+  maxReserved: number;
+  /** cudaMalloc failures recovered by freeing the cache, and real out-of-memory errors. */
+  allocRetries: number;
+  ooms: number;
+  /** The device as the driver sees it (cudaMemGetInfo). */
+  free: number;
+  total: number;
+  /** The allocator's cap (testing.cudaSetMemoryFraction); 1 when none. */
+  memoryFraction: number;
+}
+
+export interface CudaBinding {
+  memoryStats(device?: number): CudaMemoryStats;
+  resetPeakMemoryStats(device?: number): void;
+  /** Returns cached blocks no tensor uses to the driver (torch.cuda.empty_cache()). */
+  emptyCache(): void;
+  /** Waits for the device's queued kernels. */
+  synchronize(device?: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Checkpoint I/O (native/addon_checkpoint_io.cc)
 // ---------------------------------------------------------------------------------------------
 
@@ -292,6 +324,11 @@ export interface TestingBinding {
   startProfiler(options?: { recordShapes?: boolean }): Promise<void>;
   /** Stops it: the CPU ops it saw; with tracePath also a Chrome trace written there. */
   stopProfiler(options?: { tracePath?: string }): Promise<OpEvent[]>;
+  /**
+   * CUDA builds only: caps the caching allocator at fraction x the device's memory
+   * (torch.cuda.set_per_process_memory_fraction), so that a test runs out of memory for real.
+   */
+  cudaSetMemoryFraction?(fraction: number, device?: number): void;
 }
 
 /** One op, autograd node or scope libtorch's profiler recorded (times in microseconds). */
@@ -378,4 +415,6 @@ export interface GgufBinding {
 export interface BindingModule
   extends RuntimeBinding, CheckpointIoBinding, ClassifierBinding, GgufBinding {
   testing: TestingBinding;
+  /** Present on a CUDA build only. */
+  cuda?: CudaBinding;
 }

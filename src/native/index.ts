@@ -9,6 +9,8 @@ export type {
   ClassifierInfo,
   ClassifierLoadOptions,
   CpuCacheStats,
+  CudaBinding,
+  CudaMemoryStats,
   DoraOptions,
   GgufInspection,
   GgufTensor,
@@ -40,5 +42,5 @@ export {
 export { Classifier } from './classifier.js';
 export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
-export { checkDevice, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
+export { checkDevice, cudaMemory, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
 export { testing } from './testing.js';
