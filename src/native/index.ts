@@ -9,16 +9,20 @@ export type {
   ClassifierInfo,
   ClassifierLoadOptions,
   CpuCacheStats,
+  DistributedBackends,
   DoraOptions,
   GgufInspection,
   GgufTensor,
   GgufTensorInfo,
   GgufValue,
+  GradientSyncStats,
   LlamaConfig,
   LlamaConfigInput,
   NativeError,
   NativeErrorCode,
   NativeInfo,
+  ProcessGroupInfo,
+  ProcessGroupJoinOptions,
   RopeScaling,
   SafetensorsDtype,
   SafetensorsEntry,
@@ -39,5 +43,6 @@ export {
 export { Classifier } from './classifier.js';
 export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
+export { distributedBackends, ProcessGroup } from './processGroup.js';
 export { checkDevice, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
 export { testing } from './testing.js';

@@ -5,6 +5,7 @@ export {
   foldDirName,
   foldFiles,
   foldOfDirName,
+  rankDirName,
   registeredModelFiles,
   runFiles,
   splitFileName,
