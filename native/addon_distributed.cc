@@ -130,8 +130,8 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
   Napi::Value Info(const Napi::CallbackInfo& info) {
     auto group = Group();
     auto out = Napi::Object::New(info.Env());
-    out.Set("rank", group->Rank());
-    out.Set("worldSize", group->WorldSize());
+    out.Set("rank", Napi::Number::New(info.Env(), group->Rank()));
+    out.Set("worldSize", Napi::Number::New(info.Env(), group->WorldSize()));
     out.Set("backend", group->Options().backend);
     out.Set("device", group->Device().str());
     return out;

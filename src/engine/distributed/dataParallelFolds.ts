@@ -20,12 +20,13 @@ import type { RunStateWrites } from '../runProgress.js';
 import type { StopRequest } from '../stopRequest.js';
 import { DataParallelModel } from './dataParallelModel.js';
 import type { LaunchEnvironment } from './launchEnvironment.js';
-import { PeerFailureError, RankedStrategy } from './rankedStrategy.js';
+import { RankedStrategy } from './rankedStrategy.js';
 import type { TrackingRole } from './strategy.js';
 
 export class DataParallelFolds extends RankedStrategy {
   readonly mode = 'ddp';
   private model: DataParallelModel | null = null;
+  private meetings = 0;
 
   constructor(
     group: ProcessGroup,
@@ -80,22 +81,28 @@ export class DataParallelFolds extends RankedStrategy {
     return folds.filter((fold) => this.rank === 0 || !finished(fold.index));
   }
 
+  /**
+   * Also the fold's starting line: rank 0 opens the fold's tracking run and writes run-state.json
+   * first, which may take long (an MLflow outage), so the ranks meet in the store, waiting as long
+   * as everyone is alive, rather than in a collective bounded by timeout_s.
+   */
   async prepareFold(store: RunStore, fold: number, resume: boolean): Promise<FoldStore> {
     const files = this.rank === 0 ? store.fold(fold) : store.rank(this.rank).fold(fold);
-    if (resume) {
-      // Every rank must continue from the same step, or their collectives would not match.
-      const step = (await files.checkpointState.readIfExists())?.step ?? null;
-      const steps = await this.group.exchange(`checkpoint/${fold}`, JSON.stringify(step));
-      const differing = steps.findIndex((value) => value !== steps[0]);
-      if (differing >= 0) {
-        const describe = (value: string) =>
-          value === 'null' ? 'no checkpoint' : `a checkpoint at step ${value}`;
-        throw new PeerFailureError(
-          `fold ${fold}: rank 0 has ${describe(steps[0]!)} but rank ${differing} has ` +
-            `${describe(steps[differing]!)} (in its ranks/rank_${differing}/); resume a ddp run ` +
-            'with the same number of ranks, on the same nodes',
-        );
-      }
+    // Every rank must continue from the same step, or their collectives would not match.
+    const step = resume ? ((await files.checkpointState.readIfExists())?.step ?? null) : null;
+    const steps = await this.group.exchange(
+      this.nextKey(`fold-start/${fold}`),
+      JSON.stringify(step),
+    );
+    const differing = steps.findIndex((value) => value !== steps[0]);
+    if (differing >= 0) {
+      const describe = (value: string) =>
+        value === 'null' ? 'no checkpoint' : `a checkpoint at step ${value}`;
+      throw new Error(
+        `fold ${fold}: rank 0 has ${describe(steps[0]!)} but rank ${differing} has ` +
+          `${describe(steps[differing]!)} (in its ranks/rank_${differing}/); resume a ddp run ` +
+          'with the same number of ranks, on the same nodes',
+      );
     }
     return files;
   }
@@ -108,12 +115,19 @@ export class DataParallelFolds extends RankedStrategy {
       await rmdir(dir).catch(() => undefined);
   }
 
+  /**
+   * At a fold's start; in the store, not a collective: rank 0 may still be writing the previous
+   * fold's files and uploading them to MLflow.
+   */
   async agreeToStop(requested: boolean): Promise<boolean> {
-    const summed = await this.group.allReduceSum(
-      Float64Array.of(requested ? 1 : 0),
-      'the stop request',
-    );
-    return summed[0]! > 0;
+    const flags = await this.group.exchange(this.nextKey('stop'), requested ? '1' : '0');
+    return flags.includes('1');
+  }
+
+  /** A store key unique to this meeting: every rank meets the same ones in the same order. */
+  private nextKey(name: string): string {
+    this.meetings += 1;
+    return `${name}/${this.meetings}`;
   }
 
   shouldStop(): () => boolean {

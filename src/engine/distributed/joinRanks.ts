@@ -8,6 +8,7 @@ import { distributedBackends, ProcessGroup } from '../../native/index.js';
 import { DataParallelFolds } from './dataParallelFolds.js';
 import { FoldsAcrossRanks } from './foldsAcrossRanks.js';
 import { readLaunchEnvironment, type LaunchEnvironment } from './launchEnvironment.js';
+import { rankDevice } from './rankedStrategy.js';
 import { singleProcess, type DistributedStrategy } from './strategy.js';
 
 export class DistributedSetupError extends Error {}
@@ -31,7 +32,7 @@ export async function joinRanks(
   }
   if (launch === null) return singleProcess;
   const settings = config.training.distributed;
-  const device = options.device === 'cuda' ? `cuda:${launch.localRank}` : options.device;
+  const device = options.device === 'cuda' ? rankDevice(launch.localRank) : options.device;
   const backend = backendFor(config, device);
   const built = distributedBackends();
   if (!built[backend]) throw new DistributedSetupError(built.missing[backend]!);

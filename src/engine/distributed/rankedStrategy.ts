@@ -4,10 +4,10 @@
  */
 import type { Fold } from '../../data/index.js';
 import type { Logger } from '../../infra/index.js';
-import type { Classifier, ProcessGroup } from '../../native/index.js';
+import { nativeInfo, type Classifier, type ProcessGroup } from '../../native/index.js';
 import type { FoldStore, RunState, RunStore } from '../../run/index.js';
 import type { FoldOutcome } from '../foldResults.js';
-import type { FoldModel } from '../foldTrainer.js';
+import { TrainingInterruptedError, type FoldModel } from '../foldTrainer.js';
 import type { ProgressMode } from '../progress.js';
 import type { RunStateWrites } from '../runProgress.js';
 import type { StopRequest } from '../stopRequest.js';
@@ -17,6 +17,14 @@ import type { DistributedStrategy, TrackingRole } from './strategy.js';
 /** Another rank died, hung or stopped with an error; the message names it. */
 export class PeerFailureError extends Error {
   override name = 'PeerFailureError';
+}
+
+/**
+ * A rank's GPU: cuda:LOCAL_RANK, as torchrun's ranks on one node share its GPUs; cuda:0 when the
+ * rank sees one GPU only (Slurm's --gpus-per-task gives each task its own CUDA_VISIBLE_DEVICES).
+ */
+export function rankDevice(localRank: number): string {
+  return nativeInfo().cudaDeviceCount === 1 ? 'cuda:0' : `cuda:${localRank}`;
 }
 
 /** What a rank publishes for the others: its value, or why it has none. */
@@ -68,7 +76,7 @@ export abstract class RankedStrategy implements DistributedStrategy {
   ): Promise<FoldOutcome[] | null>;
 
   device(configured: string): string {
-    return configured === 'cuda' ? `cuda:${this.launch.localRank}` : configured;
+    return configured === 'cuda' ? rankDevice(this.launch.localRank) : configured;
   }
 
   progress(configured: ProgressMode): ProgressMode {
@@ -112,9 +120,14 @@ export abstract class RankedStrategy implements DistributedStrategy {
 
   async leave(error?: unknown): Promise<void> {
     clearInterval(this.watch);
-    // A rank that stops because a peer failed has nothing new to tell the others.
+    // A rank that stops because a peer failed, or because it was asked to (Ctrl-C, which ddp
+    // ranks agree on), has nothing new to tell the others.
     const reason =
-      error === undefined || error instanceof PeerFailureError ? undefined : messageOf(error);
+      error === undefined ||
+      error instanceof PeerFailureError ||
+      error instanceof TrainingInterruptedError
+        ? undefined
+        : messageOf(error);
     try {
       await this.group.leave(reason);
     } catch (leaveError) {

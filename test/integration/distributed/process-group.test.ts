@@ -225,7 +225,7 @@ describeWithGloo('the addon process group (Gloo, 2 ranks)', () => {
     const end = await endsWithin(ranks[1]!, 60_000);
     expect(end.code).toBe(3);
     const [zero] = await results([ranks[0]!]);
-    const pid = lastJson<RankResult>(ranks[1]!).pid;
+    const pid = ranks[1]!.child.pid!;
     expect(zero!.failure).toMatch(new RegExp(`^rank 1 \\(pid ${pid} on .+\\) has exited`));
     const collective = zero!.collective as ErrorResult;
     expect(collective?.code).toBe('ERR_NATIVE_DISTRIBUTED');

@@ -16,9 +16,10 @@ function report() {
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 
-async function errorOf(promise) {
+/** The error of `run` (thrown at once or rejected), or null. */
+async function errorOf(run) {
   try {
-    await promise;
+    await run();
     return null;
   } catch (error) {
     return { message: error.message, code: error.code };
@@ -36,7 +37,7 @@ const joined = ProcessGroup.join({
   backend: 'gloo',
 });
 if (scenario === 'join-alone') {
-  out.error = await errorOf(joined);
+  out.error = await errorOf(() => joined);
   out.seconds = (Date.now() - started) / 1000;
   report();
   process.exit(0);
@@ -61,7 +62,7 @@ if (scenario === 'collectives') {
   out.info = group.info();
   out.failure = group.failure();
   await group.leave();
-  out.afterLeave = await errorOf(group.barrier('after leave'));
+  out.afterLeave = await errorOf(() => group.barrier('after leave'));
 } else if (scenario === 'grad-sync') {
   // Each rank trains its micro-batches of every step; the test compares with one process.
   const [modelDir, outDir, batchesJson] = process.argv.slice(3);
@@ -115,13 +116,15 @@ if (scenario === 'collectives') {
     await new Promise((resolve) => setTimeout(resolve, 50));
   out.failure = group.failure();
   out.detectedAfter = (Date.now() - started) / 1000;
-  out.collective = await errorOf(group.allReduceSum(Float64Array.of(1), 'after the death'));
+  out.collective = await errorOf(() => group.allReduceSum(Float64Array.of(1), 'after the death'));
   await group.leave();
 } else if (scenario === 'hang') {
   await group.barrier('ready');
   if (rank === 1) process.kill(process.pid, 'SIGSTOP');
   const hungAt = Date.now();
-  out.collective = await errorOf(group.allReduceSum(Float64Array.of(1), 'a sum with a hung peer'));
+  out.collective = await errorOf(() =>
+    group.allReduceSum(Float64Array.of(1), 'a sum with a hung peer'),
+  );
   out.collectiveSeconds = (Date.now() - hungAt) / 1000;
   out.failure = group.failure();
   await group.leave();
@@ -130,7 +133,7 @@ if (scenario === 'collectives') {
   if (rank === 1) {
     await group.leave('rank 1 ran out of ideas');
   } else {
-    out.awaitError = await errorOf(group.await('never-published'));
+    out.awaitError = await errorOf(() => group.await('never-published'));
   }
 }
 report();
