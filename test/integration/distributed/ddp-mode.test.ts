@@ -59,6 +59,7 @@ describeWithGloo('ddp mode: every fold data-parallel over 2 ranks', () => {
           'training.distributed.timeout_s=60',
           // Small buckets: several all-reduces per step, started during backward.
           'training.distributed.bucket_mb=0.01',
+          'logging.level=info',
         ]),
       ],
       { cwd: dir, label: 'mentallam-train --nproc 2 (ddp)' },
@@ -68,6 +69,8 @@ describeWithGloo('ddp mode: every fold data-parallel over 2 ranks', () => {
       code: 0,
       stderr: '',
     });
+    // Both ranks joined, in ddp mode (rank 1's lines are marked by the launcher).
+    expect(ranks.stderr).toMatch(/\[rank 1\] .*joining the process group.*"mode":"ddp"/);
     const runDir = join(dir, 'ddp');
     for (const fold of [0, 1]) {
       const difference = await maxAdapterDifference(
