@@ -6,7 +6,12 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <string>
+
 namespace mentallam {
+
+class ProcessGroup;  // distributed.h
 
 // addon_runtime.cc: info, setNumThreads, checkDevice, manualSeed.
 void InitRuntimeBindings(Napi::Env env, Napi::Object exports);
@@ -24,6 +29,11 @@ void InitGgufBindings(Napi::Env env, Napi::Object exports);
 // addon_cuda.cc: `exports.cuda` (memoryStats, resetPeakMemoryStats, emptyCache, synchronize),
 // on a CUDA build only.
 void InitCudaBindings(Napi::Env env, Napi::Object exports);
+
+// addon_distributed.cc: the NativeProcessGroup class, distributedBackends.
+void InitDistributedBindings(Napi::Env env, Napi::Object exports);
+// The ProcessGroup of a NativeProcessGroup JS object (for the classifier's gradient sync).
+std::shared_ptr<ProcessGroup> UnwrapProcessGroup(Napi::Value value, const std::string& name);
 
 // addon_testing.cc: exports used only by tests, on `exports.testing` (matmul, and on a CUDA
 // build cudaSetMemoryFraction).

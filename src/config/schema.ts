@@ -177,6 +177,30 @@ export const TrainingConfigSchema = Closed({
     }),
   ),
   length_bucketing: Type.Boolean(),
+  distributed: Closed(
+    {
+      mode: OneOf(['folds', 'ddp'], {
+        description:
+          'With several ranks (torchrun, srun, --nproc): folds = ranks take folds round-robin; ' +
+          'ddp = every fold is data-parallel over all ranks.',
+      }),
+      backend: OneOf(['auto', 'gloo', 'nccl'], {
+        description: 'auto = nccl on CUDA, gloo on the CPU.',
+      }),
+      timeout_s: Type.Number({
+        minimum: 1,
+        maximum: 86400,
+        description:
+          'A rank that dies, hangs or misses a collective for this long ends the run (FAILED, naming it).',
+      }),
+      bucket_mb: Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 4096,
+        description: 'ddp: size of the gradient buckets all-reduced during backward (MB).',
+      }),
+    },
+    { description: 'Multi-process training; ignored when the run has a single rank.' },
+  ),
 });
 
 export const RetryConfigSchema = Closed({

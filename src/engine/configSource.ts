@@ -12,7 +12,10 @@ export interface ConfigSource {
   /** Hydra-style overrides, e.g. ['training.lr=3e-5', 'experiment=mentallama-redsm5']. */
   overrides?: string[];
   configDir?: string;
-  /** For `${env:NAME}` in the config (default process.env). */
+  /**
+   * For `${env:NAME}` in the config and, in training, the launch environment (RANK, WORLD_SIZE,
+   * ...; docs/distributed.md). Default process.env.
+   */
   env?: NodeJS.ProcessEnv;
 }
 

@@ -32,3 +32,11 @@ export { EarlyStopping } from './earlyStopping.js';
 export { setSeed } from './seed.js';
 export { listenForStop } from './stopRequest.js';
 export type { StopRequest } from './stopRequest.js';
+export {
+  DistributedSetupError,
+  launchVariables,
+  LaunchEnvironmentError,
+  PeerFailureError,
+  readLaunchEnvironment,
+} from './distributed/index.js';
+export type { LaunchEnvironment } from './distributed/index.js';

@@ -320,8 +320,8 @@ export async function loadClassifier(
   config: Config,
   modelDir: string,
   prepared: PreparedExamples,
+  device: string = resolveDevice(config),
 ): Promise<Classifier> {
-  const device = resolveDevice(config);
   return Classifier.load({
     modelDir,
     dora: camelCaseKeys(config.model.dora),

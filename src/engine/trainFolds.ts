@@ -13,7 +13,7 @@ import { rm } from 'node:fs/promises';
 import type { Fold } from '../data/index.js';
 import { deriveSeed } from '../infra/index.js';
 import type { MetricSummary } from '../metrics/index.js';
-import { manualSeed } from '../native.js';
+import { manualSeed, nativeErrorCode } from '../native.js';
 import {
   RunStore,
   type FailedFold,
@@ -22,6 +22,7 @@ import {
   type TrainingSummary,
 } from '../run/index.js';
 import { InterruptedError } from '../tracking/index.js';
+import { PeerFailureError } from './distributed/index.js';
 import { evaluateFold, validationScore } from './evaluation.js';
 import { writeFoldArtifacts } from './foldArtifacts.js';
 import {
@@ -58,20 +59,37 @@ export interface TrainFoldsResult {
 
 export async function trainFolds(options: TrainFoldsOptions = {}): Promise<TrainFoldsResult> {
   const run = await setUpTraining(options);
+  const { distributed } = run;
   try {
-    return await run.sink.run(run.resumed?.parentRunId ?? null, async (parentRunId) => {
-      const progress = await RunProgress.start(run.store, run.resumed, parentRunId);
+    const result = await run.sink.run(run.resumed?.parentRunId ?? null, async (parentRunId) => {
+      const progress = await RunProgress.start(
+        run.store,
+        run.resumed,
+        parentRunId,
+        distributed.runStateWrites(),
+      );
+      await distributed.announceParentRun(parentRunId);
       await run.emit({
         type: 'run-start',
         runDir: run.store.dir,
         parentRunId,
         folds: run.folds.map((fold) => fold.index),
       });
+      const finished = (index: number) => progress.fold(index)?.status === 'done';
       const outcomes: FoldOutcome[] = [];
-      for (const fold of run.folds) outcomes.push(await trainOneFold(run, progress, fold));
-      return finish(run, parentRunId, outcomes);
+      for (const fold of distributed.assignFolds(run.folds, finished)) {
+        const outcome = await trainOneFold(run, progress, fold);
+        if (outcome) outcomes.push(outcome);
+      }
+      // Multi-process: rank 0 gets every rank's folds, writes the summary and shares the result.
+      const all = await distributed.gatherOutcomes(outcomes, run.folds);
+      return distributed.shareResult(all && (() => finish(run, parentRunId, all)));
     });
+    await distributed.leave();
+    return result;
   } catch (error) {
+    if (isPeerFailure(error)) await endRunsLeftOpen(run, error as Error);
+    await distributed.leave(error);
     if (error instanceof TrainingInterruptedError) throw new InterruptedError(error.message);
     throw error;
   } finally {
@@ -115,19 +133,36 @@ function foldStart(
   };
 }
 
-/** One fold in its own tracking run; a NaN/Inf loss fails this fold only. */
+/** Another rank died, hung or stopped with an error (a watchdog finding or a failed collective). */
+function isPeerFailure(error: unknown): boolean {
+  return error instanceof PeerFailureError || nativeErrorCode(error) === 'ERR_NATIVE_DISTRIBUTED';
+}
+
+/** The tracking runs a failed rank left open end FAILED too, with the message naming it. */
+async function endRunsLeftOpen(run: TrainingRun, error: Error): Promise<void> {
+  const state = await run.store.runState.readIfExists().catch(() => null);
+  if (state) await run.sink.failOpenRuns(run.distributed.runsLeftOpen(state), error.message);
+}
+
+/**
+ * One fold in its own tracking run; a NaN/Inf loss fails this fold only. Null on a rank that
+ * helps train the fold but does not report it (ddp ranks other than 0).
+ */
 async function trainOneFold(
   run: TrainingRun,
   progress: RunProgress,
   fold: Fold,
-): Promise<FoldOutcome> {
+): Promise<FoldOutcome | null> {
   const previous = run.resumed ? progress.fold(fold.index) : undefined;
   const files = run.store.fold(fold.index);
   if (previous?.status === 'done') return readFinishedFold(files, fold);
-  if (run.stop.requested) throw new TrainingInterruptedError(fold.index, 0);
+  if (await run.distributed.agreeToStop(run.stop.requested))
+    throw new TrainingInterruptedError(fold.index, 0);
   const { start, resume, restart } = foldStart(previous, files);
   // What the earlier attempt left (a stale checkpoint, a best adapter) must not leak into this one.
-  if (restart !== null) await rm(files.dir, { recursive: true, force: true });
+  if (restart !== null && run.distributed.writesFolds) {
+    await rm(files.dir, { recursive: true, force: true });
+  }
   try {
     return await run.sink.fold(fold.index, start, async (runId) => {
       if (restart !== null) {
@@ -167,6 +202,7 @@ async function trainOneFold(
     // A diverged fold ends (its tracking run FAILED, what it logged kept); the others still run,
     // so one bad fold does not cost a night's run. Anything else stops the run.
     if (!(error instanceof NonFiniteLossError)) throw error;
+    if (!run.distributed.writesFolds) return null;
     await progress.set(fold.index, { runId, status: 'failed', error: error.message });
     const { step, message } = error;
     await run.emit({ type: 'fold-failed', fold: fold.index, step, message });
@@ -180,9 +216,9 @@ async function trainEvaluateWrite(
   fold: Fold,
   runId: string | null,
   resume: boolean,
-): Promise<FinishedFold> {
+): Promise<FinishedFold | null> {
   const started = Date.now();
-  const { config, classifier, pairs, trainer } = run;
+  const { config, classifier, model, pairs, trainer, distributed } = run;
   const seed = deriveSeed(config.seed, fold.index);
   // Same state as a fresh load: the adapters are re-initialised from the fold's seed (a resumed
   // fold then loads its checkpoint over them).
@@ -195,10 +231,10 @@ async function trainEvaluateWrite(
     validationPairs: fold.validation.length,
     testPairs: fold.test.length,
   });
-  const files = run.store.fold(fold.index);
+  const files = await distributed.prepareFold(run.store, fold.index, resume);
   const metric = config.training.early_stopping.metric;
   const trained = await trainFold(
-    classifier,
+    model,
     { ...pairs, trainIndices: fold.train, validationIndices: fold.validation },
     trainer,
     files,
@@ -213,11 +249,16 @@ async function trainEvaluateWrite(
       seed,
       resume,
       onEvent: run.emit,
-      shouldStop: () => run.stop.requested,
-      beforeStep: (step) => manualSeed(deriveSeed(seed, 'step', step)),
+      shouldStop: distributed.shouldStop(run.stop),
+      beforeStep: (step) => {
+        distributed.checkPeers();
+        manualSeed(deriveSeed(seed, 'step', step));
+      },
     },
   );
-  const evaluation = await evaluateFold(classifier, trained.bestAdapterDir, fold, pairs, trainer);
+  const evaluation = await evaluateFold(model, trained.bestAdapterDir, fold, pairs, trainer);
+  await distributed.finishFold(files);
+  if (!distributed.writesFolds) return null;
   const result = await writeFoldArtifacts(files, {
     fold,
     dataset: run.dataset,

@@ -11,17 +11,21 @@ export type {
   CpuCacheStats,
   CudaBinding,
   CudaMemoryStats,
+  DistributedBackends,
   DoraOptions,
   GgufInspection,
   GgufTensor,
   GgufTensorInfo,
   GgufValue,
+  GradientSyncStats,
   LlamaConfig,
   LlamaConfigInput,
   NativeError,
   NativeErrorCode,
   NativeInfo,
   OpEvent,
+  ProcessGroupInfo,
+  ProcessGroupJoinOptions,
   RopeScaling,
   SafetensorsDtype,
   SafetensorsEntry,
@@ -42,5 +46,6 @@ export {
 export { Classifier } from './classifier.js';
 export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
+export { distributedBackends, ProcessGroup } from './processGroup.js';
 export { checkDevice, cudaMemory, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
 export { testing } from './testing.js';

@@ -7,6 +7,7 @@ export {
   foldDirName,
   foldFiles,
   foldOfDirName,
+  rankDirName,
   registeredModelFiles,
   runFiles,
   splitFileName,
