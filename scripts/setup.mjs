@@ -450,7 +450,11 @@ function addonStamps(torch, jsonInclude, flavour) {
 
 function buildAddon(torch, jsonInclude, flavour) {
   const output = join(root, 'build', 'Release', 'mentallam.node');
-  const { hash, configureHash, glooInclude, ncclInclude } = addonStamps(torch, jsonInclude, flavour);
+  const { hash, configureHash, glooInclude, ncclInclude } = addonStamps(
+    torch,
+    jsonInclude,
+    flavour,
+  );
   if (stampMatches('addon', hash, output)) {
     step('addon', `build/Release/mentallam.node up to date: ${flavour.what}`);
     return;
