@@ -85,7 +85,7 @@ export async function modelDirectory(config: Config, cwd: string, logger: Logger
     checkGeneratedFolder(
       dir,
       generatedModelMarker,
-      `model.path ${dir} holds no model and`,
+      `model.path ${dir} has no config.json or .gguf and`,
       tinyModelRefusal,
     );
     logger.info('creating the tiny model (first use)', { dir });

@@ -138,11 +138,22 @@ describeWithGloo('faults in a 2-rank training run', () => {
       folds: { fold: number; runId: string }[];
     };
     expect(summary.parentRunId).toBe(state.parentRunId);
-    expect(summary.folds.map((fold) => [fold.fold, fold.runId])).toEqual(
-      ['0', '1', '2'].map((fold) => [Number(fold), state.folds[fold]!.runId]),
-    );
+    // Folds 0 and 1 keep their runs; fold 2 had no checkpoint, so it restarted from step 0 in a
+    // new child run that supersedes the killed one (which stays FAILED): no step logged twice.
+    const restarted = summary.folds.find((fold) => fold.fold === 2)!.runId;
+    expect(summary.folds.map((fold) => [fold.fold, fold.runId])).toEqual([
+      [0, state.folds['0']!.runId],
+      [1, state.folds['1']!.runId],
+      [2, restarted],
+    ]);
+    expect(restarted).not.toBe(state.folds['2']!.runId);
     expect((await client.getRun(state.parentRunId!)).info.status).toBe('FINISHED');
-    expect(await statusOf('2')).toBe('FINISHED');
+    const killed = await client.getRun(state.folds['2']!.runId!);
+    expect(killed.info.status).toBe('FAILED');
+    expect(killed.tags['mentallam.superseded_by']).toBe(restarted);
+    const replacement = await client.getRun(restarted);
+    expect(replacement.info.status).toBe('FINISHED');
+    expect(replacement.tags['mentallam.supersedes']).toBe(state.folds['2']!.runId);
   }, 1_200_000);
 
   test('ddp mode: a rank that hangs fails the other after the timeout, named', async () => {

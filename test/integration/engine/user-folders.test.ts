@@ -67,7 +67,7 @@ describe('user folders are not overwritten', () => {
       trainFolds({ overrides: overrides('run-model', [`model.path=${userModel}`]), cwd: dir }),
     ).rejects.toThrow(
       new RegExp(
-        `model\\.path ${userModel} has no config\\.json and holds files mentallam did not generate ` +
+        `model\\.path ${userModel} has no config\\.json or \\.gguf and holds files mentallam did not generate ` +
           '\\(tokenizer\\.json; no mentallam-generated\\.json\\).*a new or empty folder',
       ),
     );
