@@ -5,6 +5,7 @@
 import {
   barMetricKeys,
   precisionRecallCurve,
+  precisionRecallLayers,
   type MetricSummary,
   type PlotSpec,
 } from '../metrics/index.js';
@@ -133,36 +134,10 @@ export function plotFoldPrCurves(folds: readonly FoldArtifacts[]): PlotSpec {
     },
     width,
     height,
-    layer: [
-      {
-        data: { values: points },
-        mark: { type: 'line', interpolate: 'step-before', strokeWidth: 1.8 },
-        encoding: {
-          x: { field: 'recall', type: 'quantitative', title: 'Recall', scale: { domain: [0, 1] } },
-          y: {
-            field: 'precision',
-            type: 'quantitative',
-            title: 'Precision',
-            scale: { domain: [0, 1] },
-          },
-          order: { field: 'order' },
-          color: { field: 'series', type: 'nominal', title: null },
-        },
-      },
-      {
-        data: {
-          values: [
-            { recall: 0, precision: prevalence },
-            { recall: 1, precision: prevalence },
-          ],
-        },
-        mark: { type: 'line', strokeDash: [6, 4], color: '#7f7f7f', strokeWidth: 1.2 },
-        encoding: {
-          x: { field: 'recall', type: 'quantitative' },
-          y: { field: 'precision', type: 'quantitative' },
-        },
-      },
-    ],
+    layer: precisionRecallLayers(points, prevalence, {
+      curve: { strokeWidth: 1.8, color: { field: 'series', type: 'nominal', title: null } },
+      chance: { mark: { color: '#7f7f7f', strokeWidth: 1.2 } },
+    }),
     config: { legend: { orient: 'bottom', direction: 'vertical', labelLimit: 400 } },
   } as unknown as PlotSpec;
 }

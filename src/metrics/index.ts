@@ -48,6 +48,7 @@ export {
   plotPerCriterionF1,
   plotPrCurve,
   plotRocCurve,
+  precisionRecallLayers,
   renderPlot,
   writePlots,
 } from './plots.js';

@@ -52,39 +52,57 @@ export function plotPrCurve(curve: PrCurve, options: PrPlotOptions): PlotSpec {
     title: options.title ?? 'Precision-recall curve',
     width,
     height,
-    layer: [
-      {
-        data: { values: points },
-        mark: { type: 'line', interpolate: 'step-before', strokeWidth: 2 },
-        encoding: {
-          x: { field: 'recall', type: 'quantitative', title: 'Recall', scale: { domain: [0, 1] } },
-          y: {
-            field: 'precision',
-            type: 'quantitative',
-            title: 'Precision',
-            scale: { domain: [0, 1] },
-          },
-          order: { field: 'order' },
-          color: { datum: curveName },
-        },
-      },
-      {
-        data: {
-          values: [
-            { recall: 0, precision: options.prevalence },
-            { recall: 1, precision: options.prevalence },
-          ],
-        },
-        mark: { type: 'line', strokeDash: [6, 4], strokeWidth: 1.5 },
-        encoding: {
-          x: { field: 'recall', type: 'quantitative' },
-          y: { field: 'precision', type: 'quantitative' },
-          color: { datum: baselineName },
-        },
-      },
-    ],
+    layer: precisionRecallLayers(points, options.prevalence, {
+      curve: { strokeWidth: 2, color: { datum: curveName } },
+      chance: { mark: { strokeWidth: 1.5 }, color: { datum: baselineName } },
+    }),
     config: legendBelow([blue, grey]),
   } as PlotSpec;
+}
+
+/**
+ * A precision-recall plot's layers: step curves (their colour as `curve.color` encodes it) and
+ * the dashed chance line at the prevalence.
+ */
+export function precisionRecallLayers(
+  points: readonly object[],
+  prevalence: number,
+  style: {
+    curve: { strokeWidth: number; color: Record<string, unknown> };
+    chance: { mark: Record<string, unknown>; color?: Record<string, unknown> };
+  },
+): unknown[] {
+  return [
+    {
+      data: { values: points },
+      mark: { type: 'line', interpolate: 'step-before', strokeWidth: style.curve.strokeWidth },
+      encoding: {
+        x: { field: 'recall', type: 'quantitative', title: 'Recall', scale: { domain: [0, 1] } },
+        y: {
+          field: 'precision',
+          type: 'quantitative',
+          title: 'Precision',
+          scale: { domain: [0, 1] },
+        },
+        order: { field: 'order' },
+        color: style.curve.color,
+      },
+    },
+    {
+      data: {
+        values: [
+          { recall: 0, precision: prevalence },
+          { recall: 1, precision: prevalence },
+        ],
+      },
+      mark: { type: 'line', strokeDash: [6, 4], ...style.chance.mark },
+      encoding: {
+        x: { field: 'recall', type: 'quantitative' },
+        y: { field: 'precision', type: 'quantitative' },
+        ...(style.chance.color ? { color: style.chance.color } : {}),
+      },
+    },
+  ];
 }
 
 /** Legend under the plot; colours follow the order the layers name their series in. */
