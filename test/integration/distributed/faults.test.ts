@@ -10,9 +10,8 @@ import { join } from 'node:path';
 
 import { launchVariables } from '../../../src/engine/index.js';
 import { freePort } from '../../../src/cli/launcher.js';
-import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
 import { smallRunOverrides } from '../engine/helpers.js';
-import { mlflowBin, serverStartTimeoutMs, tempDir, uniqueName } from '../tracking/helpers.js';
+import { tempDir, uniqueName, useMlflowServer } from '../tracking/helpers.js';
 import {
   describeWithGloo,
   endsWithin,
@@ -49,25 +48,10 @@ async function startRanks(overrides: string[], cwd: string): Promise<StartedProc
 }
 
 describeWithGloo('faults in a 2-rank training run', () => {
-  let server: LocalServer;
-  let client: MlflowClient;
   const dir = tempDir('dist-faults');
-
-  beforeAll(async () => {
-    server = await startLocalServer({
-      workDir: join(dir, 'mlflow'),
-      mlflowBin,
-      startTimeoutMs: serverStartTimeoutMs,
-    });
-    client = new MlflowClient({ trackingUri: server.uri });
-  }, serverStartTimeoutMs + 10_000);
+  const mlflow = useMlflowServer(dir);
 
   afterEach(killAll);
-
-  afterAll(async () => {
-    await client?.close();
-    await server?.stop();
-  });
 
   test('folds mode: a killed rank ends the other, named; runs FAILED; --resume keeps finished folds', async () => {
     const overrides = smallRunOverrides(dir, 'killed', [
@@ -79,7 +63,7 @@ describeWithGloo('faults in a 2-rank training run', () => {
       'training.distributed.mode=folds',
       'training.distributed.timeout_s=20',
       'logging.mlflow.enabled=true',
-      `logging.mlflow.tracking_uri=${server.uri}`,
+      `logging.mlflow.tracking_uri=${mlflow.server.uri}`,
       `logging.mlflow.experiment_name=${uniqueName('faults')}`,
     ]);
     const runDir = join(dir, 'killed');
@@ -108,11 +92,11 @@ describeWithGloo('faults in a 2-rank training run', () => {
     expect(state.folds['0']?.status).toBe('done');
     expect(state.folds['1']?.status).toBe('done');
     expect(state.folds['2']?.status).toBe('running');
-    const parent = await client.getRun(state.parentRunId!);
+    const parent = await mlflow.client.getRun(state.parentRunId!);
     expect(parent.info.status).toBe('FAILED');
     expect(parent.tags['mentallam.error']).toMatch(/rank 1 \(pid \d+ on .+\) has exited/);
     const statusOf = async (fold: string) =>
-      (await client.getRun(state.folds[fold]!.runId!)).info.status;
+      (await mlflow.client.getRun(state.folds[fold]!.runId!)).info.status;
     expect(await statusOf('0')).toBe('FINISHED');
     expect(await statusOf('1')).toBe('FINISHED');
     expect(await statusOf('2')).toBe('FAILED');
@@ -147,11 +131,11 @@ describeWithGloo('faults in a 2-rank training run', () => {
       [2, restarted],
     ]);
     expect(restarted).not.toBe(state.folds['2']!.runId);
-    expect((await client.getRun(state.parentRunId!)).info.status).toBe('FINISHED');
-    const killed = await client.getRun(state.folds['2']!.runId!);
+    expect((await mlflow.client.getRun(state.parentRunId!)).info.status).toBe('FINISHED');
+    const killed = await mlflow.client.getRun(state.folds['2']!.runId!);
     expect(killed.info.status).toBe('FAILED');
     expect(killed.tags['mentallam.superseded_by']).toBe(restarted);
-    const replacement = await client.getRun(restarted);
+    const replacement = await mlflow.client.getRun(restarted);
     expect(replacement.info.status).toBe('FINISHED');
     expect(replacement.tags['mentallam.supersedes']).toBe(state.folds['2']!.runId);
   }, 1_200_000);

@@ -7,9 +7,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 import { trainFolds } from '../../../src/engine/index.js';
-import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
 import { smallRunOverrides } from '../engine/helpers.js';
-import { mlflowBin, serverStartTimeoutMs, tempDir, uniqueName } from '../tracking/helpers.js';
+import { tempDir, uniqueName, useMlflowServer } from '../tracking/helpers.js';
 import { describeWithGloo, endsWithin, killAll, startProcess, trainCli } from './helpers.js';
 
 /** Every file under a run directory, relative, sorted (the spool files of tracking aside). */
@@ -31,24 +30,10 @@ function json(path: string): unknown {
 }
 
 describeWithGloo('folds mode: 2 ranks take the folds round-robin', () => {
-  let server: LocalServer;
-  let client: MlflowClient;
   const dir = tempDir('dist-folds');
+  const mlflow = useMlflowServer(dir);
 
-  beforeAll(async () => {
-    server = await startLocalServer({
-      workDir: join(dir, 'mlflow'),
-      mlflowBin,
-      startTimeoutMs: serverStartTimeoutMs,
-    });
-    client = new MlflowClient({ trackingUri: server.uri });
-  }, serverStartTimeoutMs + 10_000);
-
-  afterAll(async () => {
-    await killAll();
-    await client?.close();
-    await server?.stop();
-  });
+  afterAll(killAll);
 
   test('each fold gets exactly the single-process metrics; one parent run, every fold its child', async () => {
     // One thread per process on both sides, so the arithmetic is the same.
@@ -75,7 +60,7 @@ describeWithGloo('folds mode: 2 ranks take the folds round-robin', () => {
           'training.distributed.mode=folds',
           'training.distributed.timeout_s=60',
           'logging.mlflow.enabled=true',
-          `logging.mlflow.tracking_uri=${server.uri}`,
+          `logging.mlflow.tracking_uri=${mlflow.server.uri}`,
           `logging.mlflow.experiment_name=${experiment}`,
         ]),
       ],
@@ -113,10 +98,10 @@ describeWithGloo('folds mode: 2 ranks take the folds round-robin', () => {
     };
     expect(Object.values(state.folds).map((fold) => fold.status)).toEqual(['done', 'done', 'done']);
 
-    const parent = await client.getRun(summary.parentRunId);
+    const parent = await mlflow.client.getRun(summary.parentRunId);
     expect(parent.info.status).toBe('FINISHED');
     expect(parent.metrics['pooled_f1']).toBe(single.pooled['f1']);
-    const children = await client.searchRuns({
+    const children = await mlflow.client.searchRuns({
       experimentIds: [parent.info.experimentId],
       filter: `tags.mlflow.parentRunId = '${summary.parentRunId}'`,
     });
@@ -133,7 +118,7 @@ describeWithGloo('folds mode: 2 ranks take the folds round-robin', () => {
       expect(child.info.runId).toBe(state.folds[String(fold)]!.runId);
       expect(child.metrics['test_f1']).toBe(summary.folds[fold]!.testMetrics['test_f1']);
     }
-    const runs = await client.searchRuns({ experimentIds: [parent.info.experimentId] });
+    const runs = await mlflow.client.searchRuns({ experimentIds: [parent.info.experimentId] });
     expect(runs).toHaveLength(4);
   }, 900_000);
 });

@@ -8,32 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
 import { runCliProcess, startCli } from '../cliProcess.js';
-import { mlflowBin, serverStartTimeoutMs, tempDir, uniqueName } from '../tracking/helpers.js';
+import { tempDir, uniqueName, useMlflowServer } from '../tracking/helpers.js';
 import { smallRunOverrides } from './helpers.js';
 
 // One libtorch thread: on a shared machine two spin-waiting threads slow a step down many times.
 const env = { OMP_NUM_THREADS: '1' };
 
 describe('kill -9 mid-fold, then --resume, with MLflow', () => {
-  let server: LocalServer;
-  let client: MlflowClient;
   const dir = tempDir('kill-resume');
-
-  beforeAll(async () => {
-    server = await startLocalServer({
-      workDir: join(dir, 'mlflow'),
-      mlflowBin,
-      startTimeoutMs: serverStartTimeoutMs,
-    });
-    client = new MlflowClient({ trackingUri: server.uri });
-  }, serverStartTimeoutMs + 10_000);
-
-  afterAll(async () => {
-    await client?.close();
-    await server?.stop();
-  });
+  const mlflow = useMlflowServer(dir);
 
   test('the restarted fold logs into a new child run; no step has two points', async () => {
     const runDir = join(dir, 'run');
@@ -41,7 +25,7 @@ describe('kill -9 mid-fold, then --resume, with MLflow', () => {
       'training.max_steps=8',
       'training.eval_every_steps=2',
       'logging.mlflow.enabled=true',
-      `logging.mlflow.tracking_uri=${server.uri}`,
+      `logging.mlflow.tracking_uri=${mlflow.server.uri}`,
       `logging.mlflow.experiment_name=${uniqueName('kill-resume')}`,
       'logging.progress.mode=lines',
       'logging.level=warn',
@@ -56,7 +40,7 @@ describe('kill -9 mid-fold, then --resume, with MLflow', () => {
 
     const state = JSON.parse(readFileSync(join(runDir, 'run-state.json'), 'utf8'));
     const killedRunId: string = state.folds['0'].runId;
-    const logged = await client.getMetricHistory(killedRunId, 'train_loss');
+    const logged = await mlflow.client.getMetricHistory(killedRunId, 'train_loss');
     expect(logged.length).toBeGreaterThanOrEqual(4);
 
     const resumed = await runCliProcess(['train', '--resume', runDir], { cwd: dir, env });
@@ -65,7 +49,7 @@ describe('kill -9 mid-fold, then --resume, with MLflow', () => {
     const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8'));
     const fold0 = summary.folds.find((fold: { fold: number }) => fold.fold === 0);
     expect(fold0.runId).not.toBe(killedRunId);
-    const history = await client.getMetricHistory(fold0.runId, 'train_loss');
+    const history = await mlflow.client.getMetricHistory(fold0.runId, 'train_loss');
     expect(history.map((point) => point.step)).toEqual(
       Array.from({ length: fold0.steps }, (_, i) => i + 1),
     );
@@ -77,14 +61,14 @@ describe('kill -9 mid-fold, then --resume, with MLflow', () => {
           `\\(killed\\?\\); its MLflow run ${killedRunId} ends FAILED and fold 0 logs to a new run`,
       ),
     );
-    const killed = await client.getRun(killedRunId);
+    const killed = await mlflow.client.getRun(killedRunId);
     expect(killed.info.status).toBe('FAILED');
     expect(killed.tags['mentallam.superseded_by']).toBe(fold0.runId);
 
     // Across every run of the experiment: never two points for one (metric, step).
-    const parent = await client.getRun(summary.parentRunId);
+    const parent = await mlflow.client.getRun(summary.parentRunId);
     expect(parent.info.status).toBe('FINISHED');
-    const children = await client.searchRuns({
+    const children = await mlflow.client.searchRuns({
       experimentIds: [parent.info.experimentId],
       filter: `tags.mlflow.parentRunId = '${summary.parentRunId}'`,
     });
@@ -95,7 +79,9 @@ describe('kill -9 mid-fold, then --resume, with MLflow', () => {
     ]);
     for (const child of children) {
       for (const key of ['train_loss', 'val_f1']) {
-        const steps = (await client.getMetricHistory(child.info.runId, key)).map((p) => p.step);
+        const steps = (await mlflow.client.getMetricHistory(child.info.runId, key)).map(
+          (p) => p.step,
+        );
         expect({ run: child.info.runId, key, steps }).toEqual({
           run: child.info.runId,
           key,

@@ -7,33 +7,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { trainFolds } from '../../../src/engine/index.js';
-import {
-  InterruptedError,
-  MlflowClient,
-  startLocalServer,
-  type LocalServer,
-} from '../../../src/tracking/index.js';
-import { mlflowBin, serverStartTimeoutMs, tempDir, uniqueName } from '../tracking/helpers.js';
+import { InterruptedError } from '../../../src/tracking/index.js';
+import { tempDir, uniqueName, useMlflowServer } from '../tracking/helpers.js';
 import { smallRunOverrides } from './helpers.js';
 
 describe('interrupt and resume with MLflow', () => {
-  let server: LocalServer;
-  let client: MlflowClient;
   const dir = tempDir('resume-mlflow');
-
-  beforeAll(async () => {
-    server = await startLocalServer({
-      workDir: join(dir, 'mlflow'),
-      mlflowBin,
-      startTimeoutMs: serverStartTimeoutMs,
-    });
-    client = new MlflowClient({ trackingUri: server.uri });
-  }, serverStartTimeoutMs + 10_000);
-
-  afterAll(async () => {
-    await client?.close();
-    await server?.stop();
-  });
+  const mlflow = useMlflowServer(dir);
 
   test('the resumed run continues the same parent and fold runs', async () => {
     const overrides = smallRunOverrides(dir, 'run', [
@@ -42,7 +22,7 @@ describe('interrupt and resume with MLflow', () => {
       'training.effective_batch_size=16',
       'training.eval_every_steps=4',
       'logging.mlflow.enabled=true',
-      `logging.mlflow.tracking_uri=${server.uri}`,
+      `logging.mlflow.tracking_uri=${mlflow.server.uri}`,
       `logging.mlflow.experiment_name=${uniqueName('resume')}`,
     ]);
     const abort = new AbortController();
@@ -60,28 +40,28 @@ describe('interrupt and resume with MLflow', () => {
     const state = JSON.parse(readFileSync(join(runDir, 'run-state.json'), 'utf8'));
     const parentRunId: string = state.parentRunId;
     const fold1RunId: string = state.folds['1'].runId;
-    expect((await client.getRun(parentRunId)).info.status).toBe('KILLED');
-    expect((await client.getRun(fold1RunId)).info.status).toBe('KILLED');
-    expect((await client.getRun(state.folds['0'].runId)).info.status).toBe('FINISHED');
+    expect((await mlflow.client.getRun(parentRunId)).info.status).toBe('KILLED');
+    expect((await mlflow.client.getRun(fold1RunId)).info.status).toBe('KILLED');
+    expect((await mlflow.client.getRun(state.folds['0'].runId)).info.status).toBe('FINISHED');
 
     const resumed = await trainFolds({ overrides, cwd: dir, resume: true });
     expect(resumed.parentRunId).toBe(parentRunId);
     expect(resumed.folds.map((fold) => fold.runId)).toEqual([state.folds['0'].runId, fold1RunId]);
 
-    const parent = await client.getRun(parentRunId);
+    const parent = await mlflow.client.getRun(parentRunId);
     expect(parent.info.status).toBe('FINISHED');
     expect(parent.metrics['pooled_f1']).toBe(resumed.pooled['f1']);
-    const children = await client.searchRuns({
+    const children = await mlflow.client.searchRuns({
       experimentIds: [parent.info.experimentId],
       filter: `tags.mlflow.parentRunId = '${parentRunId}'`,
     });
     expect(children.map((child) => child.info.runName).sort()).toEqual(['fold_0', 'fold_1']);
-    const fold1 = await client.getRun(fold1RunId);
+    const fold1 = await mlflow.client.getRun(fold1RunId);
     expect(fold1.info.status).toBe('FINISHED');
     expect(fold1.metrics['test_f1']).toBe(resumed.folds[1]!.testMetrics['test_f1']);
     expect(fold1.metrics['best_step']).toBe(resumed.folds[1]!.bestStep);
     // The steps before and after the interrupt are both in the one child run.
-    const history = await client.getMetricHistory(fold1RunId, 'train_loss');
+    const history = await mlflow.client.getMetricHistory(fold1RunId, 'train_loss');
     expect(history.map((point) => point.step)).toEqual(
       Array.from({ length: resumed.folds[1]!.steps }, (_, i) => i + 1),
     );

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
+import { MlflowClient, startLocalServer, type LocalServer } from '../../../src/tracking/index.js';
+
 export const repoRoot = resolve(process.cwd());
 export const mlflowBin = join(repoRoot, '.venv', 'bin', 'mlflow');
 export const pythonBin = join(repoRoot, '.venv', 'bin', 'python');
@@ -80,4 +82,25 @@ export async function startTcpForwarder(target: string): Promise<TcpForwarder> {
     resume: () => listen(port),
     close: pause,
   };
+}
+
+/**
+ * A real `mlflow server` for one describe block, with a client for it: started in beforeAll (its
+ * store under `dir`), both closed in afterAll. Read `server` and `client` inside tests only.
+ */
+export function useMlflowServer(dir: string): { server: LocalServer; client: MlflowClient } {
+  const handle = {} as { server: LocalServer; client: MlflowClient };
+  beforeAll(async () => {
+    handle.server = await startLocalServer({
+      workDir: join(dir, 'mlflow'),
+      mlflowBin,
+      startTimeoutMs: serverStartTimeoutMs,
+    });
+    handle.client = new MlflowClient({ trackingUri: handle.server.uri });
+  }, serverStartTimeoutMs + 10_000);
+  afterAll(async () => {
+    await handle.client?.close();
+    await handle.server?.stop();
+  });
+  return handle;
 }
