@@ -44,7 +44,16 @@ describe('interrupt and resume', () => {
     expect(existsSync(join(runDir, 'fold_1', 'checkpoint', 'trainer_state.json'))).toBe(true);
     const state = JSON.parse(readFileSync(join(runDir, 'run-state.json'), 'utf8'));
     expect(state.folds['0'].status).toBe('done');
-    expect(state.folds['1'].status).toBe('running');
+    // Ctrl-C saved a checkpoint: the fold is 'interrupted' at the checkpoint's step, and the
+    // resume continues from it (in the same tracking run).
+    const trainerState = JSON.parse(
+      readFileSync(join(runDir, 'fold_1', 'checkpoint', 'trainer_state.json'), 'utf8'),
+    );
+    expect(state.folds['1']).toMatchObject({
+      status: 'interrupted',
+      checkpointStep: trainerState.step,
+    });
+    expect(trainerState.step).toBeGreaterThan(0);
 
     const resumed = await trainFolds({
       overrides: overrides(dir, 'interrupted'),
