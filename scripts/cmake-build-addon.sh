@@ -12,6 +12,8 @@
 # --json-include: a folder with nlohmann/json.hpp (default: .venv's nlohmann_json package).
 # --node-modules: where node-api-headers and node-addon-api are (default: ./node_modules).
 # --cuda-include: the CUDA runtime headers (default: CMakeLists.txt looks for them).
+# GLOO_INCLUDE / NCCL_INCLUDE (environment): torch.distributed's backend headers, as for the set-up
+# (default: Gloo's from /usr/include when libgloo-dev is installed; NCCL's only when given).
 # The addon lands in <build-dir>/Release/mentallam.node.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,6 +46,8 @@ addon_api="$modules/node-addon-api"
 [[ -f "$headers/node_api.h" ]] || fail "$headers/node_api.h is missing (npm package node-api-headers)"
 [[ -f "$addon_api/napi.h" ]] || fail "$addon_api/napi.h is missing (npm package node-addon-api)"
 command -v cmake >/dev/null || fail "cmake is not on PATH"
+gloo_include="${GLOO_INCLUDE:-}"
+if [[ -z "$gloo_include" && -f /usr/include/gloo/rendezvous/store.h ]]; then gloo_include=/usr/include; fi
 generator=()
 if command -v ninja >/dev/null; then generator=(-G Ninja); fi
 
@@ -60,7 +64,9 @@ cmake -S "$root" -B "$build" "${generator[@]}" \
   "-DTORCH_ROOT=$torch" \
   "-DNLOHMANN_JSON_INCLUDE=$json" \
   "-DMENTALLAM_CUDA=$cuda" \
-  ${cuda_include:+"-DCUDA_INCLUDE_DIR=$cuda_include"}
+  ${cuda_include:+"-DCUDA_INCLUDE_DIR=$cuda_include"} \
+  ${gloo_include:+"-DGLOO_INCLUDE=$gloo_include"} \
+  ${NCCL_INCLUDE:+"-DNCCL_INCLUDE=$NCCL_INCLUDE"}
 cmake --build "$build" --parallel "$jobs"
 [[ -f "$build/Release/mentallam.node" ]] || fail "the build finished without $build/Release/mentallam.node"
 echo "cmake-build-addon: built $build/Release/mentallam.node"
