@@ -6,7 +6,12 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <string>
+
 namespace mentallam {
+
+class HiddenStateCache;
 
 // addon_runtime.cc: info, setNumThreads, checkDevice, manualSeed.
 void InitRuntimeBindings(Napi::Env env, Napi::Object exports);
@@ -17,6 +22,11 @@ void InitCheckpointIoBindings(Napi::Env env, Napi::Object exports);
 
 // addon_classifier.cc: the NativeClassifier class.
 void InitClassifierBindings(Napi::Env env, Napi::Object exports);
+
+// addon_hidden_state_cache.cc: the NativeHiddenStateCache class; ToHiddenStateCache reads one
+// out of a JS value (a batch's hiddenStates.cache), TypeError naming `name` otherwise.
+void InitHiddenStateCacheBindings(Napi::Env env, Napi::Object exports);
+std::shared_ptr<HiddenStateCache> ToHiddenStateCache(Napi::Value value, const std::string& name);
 
 // addon_gguf.cc: inspectGguf, readGgufTensor.
 void InitGgufBindings(Napi::Env env, Napi::Object exports);

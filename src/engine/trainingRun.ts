@@ -15,6 +15,7 @@ import { resolveConfig, type ConfigSource } from './configSource.js';
 import { eventStream, type TrainEvent, type TrainEventHandler } from './events.js';
 import type { TokenizedExamples } from './examples.js';
 import type { FoldTrainingOptions } from './foldTrainer.js';
+import { buildFrozenCache, type FrozenRows } from './frozenCache.js';
 import { createProgressReporter } from './progress.js';
 import {
   loadClassifier,
@@ -50,8 +51,16 @@ export interface TrainingRun {
   dataset: Dataset;
   /** The folds to train (training.folds, default all). */
   folds: Fold[];
-  /** Every pair's token ids, label and criterion, in dataset.pairs order. */
-  pairs: { examples: TokenizedExamples; labels: Uint8Array; criterionIds: string[] };
+  /**
+   * Every pair's token ids, label and criterion, in dataset.pairs order, and the frozen-bottom
+   * cache when one applies (training.frozen_cache with adapters on the top layers only).
+   */
+  pairs: {
+    examples: TokenizedExamples;
+    labels: Uint8Array;
+    criterionIds: string[];
+    frozen: FrozenRows | null;
+  };
   classifier: Classifier;
   /** training.* for the fold trainer, with what the set-up resolved (padding, device). */
   trainer: FoldTrainingOptions;
@@ -99,12 +108,24 @@ export async function setUpTraining(options: TrainFoldsOptions): Promise<Trainin
     },
   });
   const classifier = await loadClassifier(config, modelDir, prepared);
+  let frozen: FrozenRows | null = null;
   const stop = listenForStop(logger, options.signal);
   let sink: TrackingSink;
   try {
+    if (config.training.frozen_cache.enabled) {
+      const built = await buildFrozenCache(classifier, prepared.examples, {
+        maxMemoryBytes: config.training.frozen_cache.max_memory_mb * 2 ** 20,
+        dir: store.dir,
+        padTokenId: prepared.padTokenId,
+        batchSize: config.inference.batch_size,
+        logger,
+      });
+      frozen = built?.rows ?? null;
+    }
     sink = await createTrackingSink(config, { cwd, logger, store, dataset, signal: stop.signal });
   } catch (error) {
     stop.dispose();
+    frozen?.cache.dispose();
     classifier.dispose();
     throw error;
   }
@@ -118,6 +139,7 @@ export async function setUpTraining(options: TrainFoldsOptions): Promise<Trainin
       examples: prepared.examples,
       labels: Uint8Array.from(dataset.pairs, (pair) => pair.label),
       criterionIds: dataset.pairs.map((pair) => pair.criterionId),
+      frozen,
     },
     classifier,
     trainer: {
@@ -134,6 +156,7 @@ export async function setUpTraining(options: TrainFoldsOptions): Promise<Trainin
     started,
     close: async () => {
       stop.dispose();
+      frozen?.cache.dispose();
       classifier.dispose();
       await sink.close();
     },

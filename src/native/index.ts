@@ -3,27 +3,33 @@
  * settings, typed by addonTypes.ts. Errors from the addon carry a NativeErrorCode.
  */
 export type {
-  Batch,
+  CachedRows,
   CheckpointCheck,
   ClassifierGradients,
   ClassifierInfo,
   ClassifierLoadOptions,
   CpuCacheStats,
+  DoraLayers,
   DoraOptions,
   GgufInspection,
   GgufTensor,
   GgufTensorInfo,
   GgufValue,
+  HiddenStateCacheInfo,
+  HiddenStateCacheOptions,
   LlamaConfig,
   LlamaConfigInput,
   NativeError,
   NativeErrorCode,
   NativeInfo,
+  ResolvedDoraOptions,
   RopeScaling,
   SafetensorsDtype,
   SafetensorsEntry,
   SafetensorsTensor,
   SafetensorsTensorInput,
+  SegmentLayout,
+  SharedAttention,
   TrainStepOptions,
   TrainStepResult,
 } from './addonTypes.js';
@@ -37,6 +43,8 @@ export {
   writeSafetensors,
 } from './checkpointIo.js';
 export { Classifier } from './classifier.js';
+export type { Batch } from './classifier.js';
+export { HiddenStateCache } from './hiddenStateCache.js';
 export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
 export { checkDevice, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
