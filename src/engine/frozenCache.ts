@@ -27,6 +27,10 @@ export interface FrozenRows {
   unitOf: Int32Array;
   /** Each example's segment index within its unit. */
   segmentOf: Int32Array;
+  /** What was cached, where, and how long the fill took. */
+  report: FrozenCacheReport;
+  /** Tokens whose bottom-layer states batches read from the cache so far (withFrozenRows). */
+  tokensServed: number;
 }
 
 /** What the run logs about its cache. */
@@ -138,7 +142,45 @@ export async function buildFrozenCache(
       `${layer}..${info.numLayers - 1} only`,
     { ...report },
   );
-  return { rows: { cache, unitOf, segmentOf }, report };
+  return { rows: { cache, unitOf, segmentOf, report, tokensServed: 0 }, report };
+}
+
+/** What the cache saved so far: tokens served, and time at the fill's own rate. */
+export interface FrozenCacheSavings {
+  tokensServed: number;
+  /** Seconds layers 0..layer-1 would have taken for the served tokens, at the fill's rate. */
+  computeSeconds: number;
+  /** computeSeconds minus the fill's own time. */
+  savedSeconds: number;
+}
+
+/**
+ * The time the cache saved, estimated from the fill: it ran the same layers over every cached
+ * token once (in inference mode, as the forward of a frozen layer is: no backward ever reaches
+ * it), so served tokens x the fill's seconds per token is what computing them again would cost.
+ */
+export function frozenCacheSavings(rows: FrozenRows): FrozenCacheSavings {
+  const { tokens, seconds } = rows.report;
+  const computeSeconds = tokens > 0 ? (rows.tokensServed / tokens) * seconds : 0;
+  return {
+    tokensServed: rows.tokensServed,
+    computeSeconds,
+    savedSeconds: computeSeconds - seconds,
+  };
+}
+
+/** Logs frozenCacheSavings at the end of a run. */
+export function logFrozenCacheSavings(rows: FrozenRows, logger: Logger): void {
+  const savings = frozenCacheSavings(rows);
+  const { layer, tokens, seconds } = rows.report;
+  logger.info(
+    `frozen-bottom cache: read ${savings.tokensServed} tokens' states ` +
+      `(${(savings.tokensServed / Math.max(1, tokens)).toFixed(1)}x the ${tokens} cached); ` +
+      `layers 0..${layer - 1} for them would have taken about ${savings.computeSeconds.toFixed(1)} s ` +
+      `at the fill's rate; saved about ${savings.savedSeconds.toFixed(1)} s net of the ` +
+      `${seconds.toFixed(1)} s fill`,
+    { layer, ...savings, fillSeconds: seconds },
+  );
 }
 
 /** The batch's rows read from the cache (batch collated by collateSharedBatch of `indices`). */
@@ -149,6 +191,7 @@ export function withFrozenRows(
   frozen: FrozenRows,
 ): ModelBatch {
   const runs = runsByPost(examples, indices);
+  frozen.tokensServed += runs.reduce((sum, run) => sum + packedLength(examples, run), 0);
   return {
     ...batch,
     hiddenStates: {

@@ -15,7 +15,7 @@ import { resolveConfig, type ConfigSource } from './configSource.js';
 import { eventStream, type TrainEvent, type TrainEventHandler } from './events.js';
 import type { TokenizedExamples } from './examples.js';
 import type { FoldTrainingOptions } from './foldTrainer.js';
-import { buildFrozenCache, type FrozenRows } from './frozenCache.js';
+import { buildFrozenCache, logFrozenCacheSavings, type FrozenRows } from './frozenCache.js';
 import { createProgressReporter } from './progress.js';
 import {
   loadClassifier,
@@ -156,7 +156,10 @@ export async function setUpTraining(options: TrainFoldsOptions): Promise<Trainin
     started,
     close: async () => {
       stop.dispose();
-      frozen?.cache.dispose();
+      if (frozen) {
+        logFrozenCacheSavings(frozen, logger);
+        frozen.cache.dispose();
+      }
       classifier.dispose();
       await sink.close();
     },
