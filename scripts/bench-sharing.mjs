@@ -11,7 +11,10 @@
 //     [--folds 5] [--splits 5] [--epochs 3] [--posts 240] [--max-length 128]
 //     [--micro-batch 16] [--effective-batch 16] [--inference-batch 64] [--lr 1e-3]
 //     [--r 8] [--top-fraction 0.25] [--attention block_mask|prefix_kv] [--threads N]
-//     [--arms plain,shared,cached,peft] [--out report.json] [--work DIR] [--keep]
+//     [--arms plain,shared,cached,peft] [--out report.json] [--work DIR] [--keep] [--quick]
+//
+// --quick: a smoke run that proves every arm runs end to end (1 fold of 2 splits, 1 epoch, 20
+// posts, 96 tokens); options given with it still win. Its figures mean nothing.
 //
 // Building blocks come from dist/ (npm run build) and the addon from build/ (npm run
 // build:native). The tokenization is done once, before any arm starts, and is not timed.
@@ -50,6 +53,8 @@ const DEFAULTS = {
   keep: false,
   seed: 42,
 };
+/** --quick: the smallest job that still runs every arm through a whole fold. */
+const QUICK = { folds: 1, splits: 2, epochs: 1, posts: 20, 'max-length': 96 };
 const NUMERIC = new Set([
   'folds',
   'splits',
@@ -68,11 +73,16 @@ const NUMERIC = new Set([
 
 function usage(message) {
   const lines = Object.entries(DEFAULTS).map(([key, value]) => `  --${key} ${value}`);
-  return `${message}\nusage: npm run bench:sharing -- [options]\n${lines.join('\n')}`;
+  return (
+    `${message}\nusage: npm run bench:sharing -- [--quick] [options]\n${lines.join('\n')}\n` +
+    `  --quick (${Object.entries(QUICK)
+      .map(([key, value]) => `--${key} ${value}`)
+      .join(' ')})`
+  );
 }
 
 function parseArgs(argv) {
-  const options = { ...DEFAULTS };
+  const options = { ...DEFAULTS, ...(argv.includes('--quick') ? QUICK : {}) };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) throw new Error(usage(`unexpected argument ${arg}`));
@@ -81,6 +91,7 @@ function parseArgs(argv) {
       options.keep = true;
       continue;
     }
+    if (key === 'quick') continue;
     if (key === 'child') {
       options.child = argv[++i];
       continue;

@@ -14,11 +14,12 @@ import { Writable } from 'node:stream';
 
 import { buildFolds } from '../../../src/data/index.js';
 import { resolveConfig, trainFolds } from '../../../src/engine/index.js';
-import { hasSharedPrefix } from '../../../src/engine/examples.js';
+import { hasSharedPrefix, type ModelBatch } from '../../../src/engine/examples.js';
 import {
   predictIndices,
   trainFold,
   type FoldData,
+  type FoldModel,
   type FoldTrainingOptions,
 } from '../../../src/engine/foldTrainer.js';
 import { buildFrozenCache } from '../../../src/engine/frozenCache.js';
@@ -152,6 +153,49 @@ test('a fold trained on shared-prefix rows equals one trained on the same batche
   expect(scoreDiff).toBeLessThan(TOLERANCE);
   // Training moved the scores far more than the two sides differ: the comparison has teeth.
   expect(shared.moved).toBeGreaterThan(1e-3);
+}, 900_000);
+
+test('a template without the post first falls back to one prompt and one row per pair', async () => {
+  const { config, modelDir, prepared, fold, labels } = await setUp([
+    'data.prompt.template="criterion: {criterion}, post: {post} Does the post match? yes or no"',
+  ]);
+  expect(hasSharedPrefix(prepared.examples)).toBe(false);
+  const batches: ModelBatch[] = [];
+  const classifier = await loadClassifier(config, modelDir, prepared);
+  try {
+    const recording: FoldModel = {
+      trainStep: (batch, step) => {
+        batches.push(batch);
+        return classifier.trainStep(batch, step);
+      },
+      predictProba: (batch) => classifier.predictProba(batch),
+      saveAdapter: (path) => classifier.saveAdapter(path),
+      loadAdapter: (path) => classifier.loadAdapter(path),
+      discardGradients: () => classifier.discardGradients(),
+    };
+    const trainOptions = options({ maxEpochs: 1 });
+    const data: FoldData = {
+      examples: prepared.examples,
+      labels,
+      trainIndices: fold.train,
+      validationIndices: fold.validation,
+    };
+    const result = await trainFold(
+      recording,
+      data,
+      trainOptions,
+      foldFilesIn(join(dir, 'plain-template')),
+      (_, scores) => ({ value: scores.reduce((s, v) => s + v, 0), metrics: {} }),
+      { fold: 0, seed: 13 },
+    );
+    // Micro-batches of micro_batch_size pairs, each pair its own row.
+    expect(batches.every((batch) => batch.segments === undefined)).toBe(true);
+    expect(batches.length).toBe(Math.ceil(fold.train.length / trainOptions.microBatchSize));
+    expect(batches[0]!.batchSize).toBe(trainOptions.microBatchSize);
+    expect(result.steps).toBe(Math.ceil(batches.length / 2));
+  } finally {
+    classifier.dispose();
+  }
 }, 900_000);
 
 test('a fold trained from the frozen-bottom cache equals one computed from the ids', async () => {

@@ -140,6 +140,34 @@ describe('infer()', () => {
     });
   });
 
+  test('a template without the post first: a post alone is scored as nine plain rows', async () => {
+    const criterionFirst = await testConfig([
+      'inference.batch_size=4',
+      'data.prompt.template="criterion: {criterion}, post: {post} Does the post match? yes or no"',
+    ]);
+    expect(sharesPrefix(criterionFirst.data.prompt)).toBe(false);
+    const log = newLog();
+    const post = 'Nothing is fun anymore';
+    const result = await infer({
+      config: criterionFirst,
+      checkpoint,
+      post,
+      loadModel: fakeLoader(log),
+    });
+    // Plain batches of inference.batch_size pairs, no segments.
+    expect(log.batches.map((b) => [b.batchSize, b.segments])).toEqual([
+      [4, undefined],
+      [4, undefined],
+      [1, undefined],
+    ]);
+    const tokenizer = loadTokenizer(baseDir, { paddingSide: 'right' });
+    for (const p of result.predictions) {
+      const criterion = criteria.find((c) => c.id === p.criterion)!;
+      const ids = await encodePair(tokenizer, criterionFirst.data.prompt, post, criterion);
+      expect(p.probability).toBe(Math.fround(fakeScore(ids, 0.25)));
+    }
+  });
+
   test('--threshold overrides every threshold', async () => {
     const result = await infer({
       config,
