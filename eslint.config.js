@@ -33,4 +33,26 @@ export default tseslint.config(
       ],
     },
   },
+  // Promises the code forgets are bugs the type checker can see: a missed await lets a write
+  // race the next step, a rejected one crashes the process later with no stack of ours.
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // node:test's describe/test return promises the runner itself awaits (test/gpu).
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'test', 'it'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
 );

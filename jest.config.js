@@ -7,5 +7,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false }],
   },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // test/gpu runs under node:test (npm run test:gpu, scripts/test-gpu.mjs), not jest.
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/gpu/'],
   testTimeout: 120000,
 };

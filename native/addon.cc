@@ -14,6 +14,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitClassifierBindings(env, exports);
   InitHiddenStateCacheBindings(env, exports);
   InitGgufBindings(env, exports);
+  InitCudaBindings(env, exports);
+  InitDistributedBindings(env, exports);
   Napi::Object testing = Napi::Object::New(env);
   InitTestingBindings(env, testing);
   exports.Set("testing", testing);

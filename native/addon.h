@@ -12,6 +12,7 @@
 namespace mentallam {
 
 class HiddenStateCache;
+class ProcessGroup;  // distributed.h
 
 // addon_runtime.cc: info, setNumThreads, checkDevice, manualSeed.
 void InitRuntimeBindings(Napi::Env env, Napi::Object exports);
@@ -31,7 +32,17 @@ std::shared_ptr<HiddenStateCache> ToHiddenStateCache(Napi::Value value, const st
 // addon_gguf.cc: inspectGguf, readGgufTensor.
 void InitGgufBindings(Napi::Env env, Napi::Object exports);
 
-// addon_testing.cc: exports used only by tests, on `exports.testing` (matmul).
+// addon_cuda.cc: `exports.cuda` (memoryStats, resetPeakMemoryStats, emptyCache, synchronize),
+// on a CUDA build only.
+void InitCudaBindings(Napi::Env env, Napi::Object exports);
+
+// addon_distributed.cc: the NativeProcessGroup class, distributedBackends.
+void InitDistributedBindings(Napi::Env env, Napi::Object exports);
+// The ProcessGroup of a NativeProcessGroup JS object (for the classifier's gradient sync).
+std::shared_ptr<ProcessGroup> UnwrapProcessGroup(Napi::Value value, const std::string& name);
+
+// addon_testing.cc: exports used only by tests, on `exports.testing` (matmul, and on a CUDA
+// build cudaSetMemoryFraction).
 void InitTestingBindings(Napi::Env env, Napi::Object testing);
 
 }  // namespace mentallam

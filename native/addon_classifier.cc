@@ -10,6 +10,8 @@
 #include "async_task.h"
 #include "classifier.h"
 #include "cpu_allocator.h"
+#include "cuda_memory.h"
+#include "gradient_sync.h"
 #include "js_values.h"
 
 namespace mentallam {
@@ -231,6 +233,9 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
          Bind<&ClassifierWrap::ResetAdapter>("resetAdapter"),
          Bind<&ClassifierWrap::DiscardGradients>("discardGradients"),
          Bind<&ClassifierWrap::Merge>("merge"), Bind<&ClassifierWrap::Info>("info"),
+         Bind<&ClassifierWrap::SetGradientSync>("setGradientSync"),
+         Bind<&ClassifierWrap::SyncStep>("syncStep"),
+         Bind<&ClassifierWrap::GradientSyncStats>("gradientSyncStats"),
          Bind<&ClassifierWrap::Dispose>("dispose")});
   }
 
@@ -408,12 +413,63 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
     return RunVoid(info.Env(), "resetAdapter", [seed](Classifier& m) { m.ResetAdapter(seed); });
   }
 
+  // After an out-of-memory error the allocator's cache holds the failed step's blocks, cut to
+  // the sizes of the larger micro-batch: give them back so the smaller retry can allocate.
   Napi::Value DiscardGradients(const Napi::CallbackInfo& info) {
-    return RunVoid(info.Env(), "discardGradients", [](Classifier& m) { m.DiscardGradients(); });
+    return RunVoid(info.Env(), "discardGradients", [](Classifier& m) {
+      m.DiscardGradients();
+      if (m.Model().Device().is_cuda()) ReleaseCachedCudaMemory();
+    });
   }
 
   Napi::Value Merge(const Napi::CallbackInfo& info) {
     return RunVoid(info.Env(), "merge", [](Classifier& m) { m.Merge(); });
+  }
+
+  // setGradientSync(group: NativeProcessGroup | null, bucketBytes): data-parallel training
+  // (gradient_sync.h); null goes back to this process alone.
+  Napi::Value SetGradientSync(const Napi::CallbackInfo& info) {
+    std::shared_ptr<GradientSync> sync;
+    if (!info[0].IsNull() && !info[0].IsUndefined()) {
+      auto group = UnwrapProcessGroup(info[0], "group");
+      sync = std::make_shared<GradientSync>(group, ToInteger(info[1], "bucketBytes", kPositive));
+    }
+    auto model = Claim("setGradientSync");
+    return Run<bool>(
+        info.Env(), model,
+        [sync](Classifier& m) {
+          m.SetGradientSync(sync);
+          return true;
+        },
+        Undefined);
+  }
+
+  // syncStep(options) -> { loss: NaN, gradNorm }: a data-parallel step with no micro-batch here.
+  Napi::Value SyncStep(const Napi::CallbackInfo& info) {
+    TrainOptions options = ToTrainOptions(info[0]);
+    auto model = Claim("syncStep");
+    return Run<TrainResult>(
+        info.Env(), model, [options](Classifier& m) { return m.SyncStep(options); },
+        [](Napi::Env env, TrainResult& result) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("loss", Napi::Number::New(env, result.loss));
+          out.Set("gradNorm", Napi::Number::New(env, result.grad_norm));
+          return out;
+        });
+  }
+
+  // gradientSyncStats() -> { buckets, startedInBackward, steps } | null
+  Napi::Value GradientSyncStats(const Napi::CallbackInfo& info) {
+    CheckState(/*need_model=*/true);
+    GradientSync* sync = state_->model->Sync();
+    if (sync == nullptr) return info.Env().Null();
+    auto stats = sync->LastStats();
+    auto out = Napi::Object::New(info.Env());
+    out.Set("buckets", Napi::Number::New(info.Env(), static_cast<double>(stats.buckets)));
+    out.Set("startedInBackward",
+            Napi::Number::New(info.Env(), static_cast<double>(stats.started_in_backward)));
+    out.Set("steps", Napi::Number::New(info.Env(), static_cast<double>(stats.steps)));
+    return out;
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -424,9 +480,11 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
   // Drops the model now, or when the running task ends (it holds its own reference).
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
     state_->disposed = true;
+    bool on_cuda = state_->model && state_->model->Model().Device().is_cuda();
     state_->model.reset();
-    // The model's freed buffers went to the allocator's cache; give them back to the system.
+    // The model's freed buffers went to the allocators' caches; give them back to the system.
     ReleaseCachedCpuMemory();
+    if (on_cuda) ReleaseCachedCudaMemory();
     return info.Env().Undefined();
   }
 

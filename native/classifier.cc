@@ -9,6 +9,7 @@
 #include "adapter_io.h"
 #include "device.h"
 #include "errors.h"
+#include "gradient_sync.h"
 
 namespace mentallam {
 namespace fs = std::filesystem;
@@ -20,6 +21,19 @@ void CheckDoraOptions(const DoraOptions& dora) {
   if (!(dora.alpha > 0)) throw UserError("dora.alpha must be > 0");
   if (!(dora.dropout >= 0 && dora.dropout < 1)) throw UserError("dora.dropout must be in [0, 1)");
   if (dora.target_modules.empty()) throw UserError("dora.targetModules must not be empty");
+}
+
+void CheckTrainOptions(const TrainOptions& options) {
+  if (!std::isfinite(options.lr) || options.lr < 0)
+    throw UserError("lr must be a finite number >= 0");
+  if (!std::isfinite(options.weight_decay) || options.weight_decay < 0) {
+    throw UserError("weightDecay must be a finite number >= 0");
+  }
+  if (options.pos_weight && !(*options.pos_weight > 0)) throw UserError("posWeight must be > 0");
+  if (!(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1)) {
+    throw UserError("adamBetas must be in [0, 1)");
+  }
+  if (!(options.eps > 0)) throw UserError("adamEps must be > 0");
 }
 
 }  // namespace
@@ -204,19 +218,12 @@ torch::Tensor Classifier::Logits(const Batch& batch, bool training, bool checkpo
 TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& options) {
   if (merged_) throw UserError("the model is merged: trainStep needs the unmerged adapters");
   if (!batch.labels.defined()) throw UserError("trainStep needs labels");
-  if (!std::isfinite(options.lr) || options.lr < 0)
-    throw UserError("lr must be a finite number >= 0");
-  if (!std::isfinite(options.weight_decay) || options.weight_decay < 0) {
-    throw UserError("weightDecay must be a finite number >= 0");
-  }
-  if (options.pos_weight && !(*options.pos_weight > 0)) throw UserError("posWeight must be > 0");
-  if (!(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1)) {
-    throw UserError("adamBetas must be in [0, 1)");
-  }
-  if (!(options.eps > 0)) throw UserError("adamEps must be > 0");
+  CheckTrainOptions(options);
   torch::AutoGradMode grad(true);
   auto logits = Logits(batch, /*training=*/true, options_.gradient_checkpointing);
   auto loss = ClassificationLoss(logits, batch.labels, options.pos_weight);
+  // Data-parallel: this backward also sums the gradients over the ranks, bucket by bucket.
+  if (sync_ && !options.accumulate) sync_->Arm(TrainableParams(), accumulated_ + 1);
   loss.backward();
   ++accumulated_;
   TrainResult result;
@@ -225,14 +232,35 @@ TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& option
     result.grad_norm = std::numeric_limits<double>::quiet_NaN();
     return result;
   }
+  return OptimizerStep(options, result);
+}
+
+TrainResult Classifier::SyncStep(const TrainOptions& options) {
+  if (merged_) throw UserError("the model is merged: syncStep needs the unmerged adapters");
+  if (!sync_) throw UserError("syncStep is for data-parallel training (no gradient sync set)");
+  CheckTrainOptions(options);
+  sync_->Arm(TrainableParams(), accumulated_);
+  TrainResult result;
+  result.loss = std::numeric_limits<double>::quiet_NaN();
+  return OptimizerStep(options, result);
+}
+
+void Classifier::SetGradientSync(std::shared_ptr<GradientSync> sync) {
+  if (accumulated_ > 0) throw UserError("the gradient sync cannot change inside a step");
+  sync_ = std::move(sync);
+}
+
+TrainResult Classifier::OptimizerStep(const TrainOptions& options, TrainResult result) {
   auto params = TrainableParams();
+  // The mean over the micro-batches of the window (of every rank's, when data-parallel), as a
+  // Trainer dividing each loss by the accumulation count would have it.
+  int64_t micro_batches = sync_ ? sync_->Finish() : accumulated_;
+  if (micro_batches < 1) throw UserError("an optimizer step without any micro-batch");
   {
     torch::NoGradGuard no_grad;
-    // The mean over the micro-batches of the window, as a Trainer dividing each loss by the
-    // accumulation count would have it.
-    if (accumulated_ > 1) {
+    if (micro_batches > 1) {
       for (auto& p : params) {
-        if (p.tensor.grad().defined()) p.tensor.mutable_grad().div_(accumulated_);
+        if (p.tensor.grad().defined()) p.tensor.mutable_grad().div_(micro_batches);
       }
     }
   }
@@ -285,6 +313,7 @@ void Classifier::SaveAdapter(const std::string& dir) {
 }
 
 void Classifier::DiscardGradients() {
+  if (sync_) sync_->Disarm();
   ClearGrads();
   accumulated_ = 0;
 }

@@ -18,6 +18,8 @@
 
 namespace mentallam {
 
+class GradientSync;  // gradient_sync.h
+
 struct ClassifierOptions {
   std::string model_dir;
   DoraOptions dora;
@@ -98,6 +100,15 @@ class Classifier {
   void Merge();
   ClassifierInfo Info() const;
 
+  // Data-parallel training (gradient_sync.h): the last micro-batch of each step sums the
+  // trainable gradients over the ranks during its backward, and the step divides by the ranks'
+  // total micro-batch count. nullptr: this process alone.
+  void SetGradientSync(std::shared_ptr<GradientSync> sync);
+  GradientSync* Sync() const { return sync_.get(); }
+  // A step in which this rank has no micro-batch of its own (a global batch with fewer
+  // micro-batches than ranks): it contributes what it accumulated, if anything, and steps.
+  TrainResult SyncStep(const TrainOptions& options);
+
   // Moves user arrays to a batch on the model's device, checking sizes and the segment layout.
   // Labels (when given) hold one value per example: batch_size, or sum(segment_counts).
   Batch MakeBatch(const int32_t* ids, const uint8_t* mask, int64_t batch_size, int64_t seq_len,
@@ -114,6 +125,8 @@ class Classifier {
   // an adapter.
   void CheckCache(const HiddenStateCache& cache, const std::string& name) const;
   std::vector<NamedParam> TrainableParams();
+  // Averages the window's gradients, clips, steps AdamW and clears the gradients.
+  TrainResult OptimizerStep(const TrainOptions& options, TrainResult result);
   void ClearGrads();
   void InvalidateNorms();
 
@@ -122,6 +135,7 @@ class Classifier {
   AdamW optimizer_;
   int64_t accumulated_ = 0;
   bool merged_ = false;
+  std::shared_ptr<GradientSync> sync_;
 };
 
 // Seeds libtorch's global generators (dropout masks).

@@ -16,8 +16,9 @@ struct CpuCacheStats {
   std::size_t live_bytes;    // large blocks in use by tensors
   std::size_t cached_bytes;  // large blocks freed by tensors and kept for reuse
   std::size_t peak_live_bytes;
-  std::size_t hits;    // allocations served from the cache
-  std::size_t misses;  // allocations that mapped fresh memory
+  std::size_t hits;  // allocations served from the cache
+  // Allocations no cached block served whole: grown from a smaller cached block, or mapped.
+  std::size_t misses;
 };
 
 // Makes the caching allocator libtorch's CPU allocator, once per process; call before any tensor

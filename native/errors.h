@@ -2,6 +2,7 @@
 // classified here, and the binding gives the JS Error the matching `code` (js_values.h):
 //   out of memory (libtorch's c10::OutOfMemoryError, std::bad_alloc) -> ERR_NATIVE_OOM
 //   UserError (bad input, bad file, bad option)                       -> ERR_NATIVE_USER
+//   DistributedError (a peer rank failed, a collective failed)        -> ERR_NATIVE_DISTRIBUTED
 //   anything else (a libtorch check that should not fail, a bug)      -> ERR_NATIVE_INTERNAL
 // c10::Error::what() carries a C++ backtrace of many lines; JS users get
 // what_without_backtrace() instead.
@@ -21,7 +22,13 @@ struct UserError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class ErrorKind { kOutOfMemory, kUser, kInternal };
+// The process group failed: a peer rank died, hung or left with an error, or a collective failed.
+// The message names the rank (distributed.h).
+struct DistributedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class ErrorKind { kOutOfMemory, kUser, kDistributed, kInternal };
 
 inline ErrorKind KindOf(const std::exception& error) {
   if (dynamic_cast<const c10::OutOfMemoryError*>(&error) != nullptr) return ErrorKind::kOutOfMemory;
@@ -35,6 +42,7 @@ inline ErrorKind KindOf(const std::exception& error) {
     }
   }
   if (dynamic_cast<const UserError*>(&error) != nullptr) return ErrorKind::kUser;
+  if (dynamic_cast<const DistributedError*>(&error) != nullptr) return ErrorKind::kDistributed;
   return ErrorKind::kInternal;
 }
 
@@ -45,6 +53,8 @@ inline const char* CodeOf(ErrorKind kind) {
       return "ERR_NATIVE_OOM";
     case ErrorKind::kUser:
       return "ERR_NATIVE_USER";
+    case ErrorKind::kDistributed:
+      return "ERR_NATIVE_DISTRIBUTED";
     case ErrorKind::kInternal:
       return "ERR_NATIVE_INTERNAL";
   }

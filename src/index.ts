@@ -31,8 +31,14 @@ export type {
   AggregateSummary,
   InferenceThresholds,
 } from './aggregate/index.js';
-export { infer } from './infer/index.js';
-export type { InferOptions, InferResult, Prediction } from './infer/index.js';
+export { infer, inferFile, InferStoppedError } from './infer/index.js';
+export type {
+  InferOptions,
+  InferResult,
+  InferFileOptions,
+  InferFileResult,
+  Prediction,
+} from './infer/index.js';
 export { bench } from './bench/index.js';
 export type { BenchOptions, BenchResult } from './bench/index.js';
 export type { LatencySummary } from './bench/index.js';

@@ -4,6 +4,7 @@
  * (never over the training's summary.json) and attached to the parent run with
  * metric_mean_* / metric_std_* / pooled_* metrics.
  */
+import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,7 +19,7 @@ import {
 } from '../tracking/index.js';
 import { plotCalibration, plotFoldMetricBars, plotFoldPrCurves } from './plots.js';
 import { renderReportHtml, renderSummaryMarkdown, type ReportPlot } from './report.js';
-import { findRunDirectory, isRunDirectory, readFromMlflow, readRunDirectory } from './sources.js';
+import { findRunDirectory, readFromMlflow, readRunDirectory } from './sources.js';
 import {
   buildInferenceThresholds,
   buildSummary,
@@ -65,6 +66,45 @@ export interface AggregateResult {
   loggedToMlflow: boolean;
   /** Where the fold artifacts were read from. */
   source: RunSource['kind'];
+}
+
+/** `run` names neither a run directory nor (by its form) an MLflow run id. */
+export class RunReferenceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunReferenceError';
+  }
+}
+
+/**
+ * A run directory, or a parent run id to look up in MLflow. Decided from the reference alone, so
+ * a path that is not a run is answered at once, before an MLflow server is contacted or started:
+ * an existing path must be a run directory, and a reference with a path's form (a separator, a
+ * leading `.` or `~`) that does not exist is no run id either.
+ */
+export function classifyRunReference(
+  run: string,
+  cwd: string,
+): { kind: 'run-dir'; dir: string } | { kind: 'run-id'; runId: string } {
+  const path = resolve(cwd, run);
+  if (existsSync(path)) {
+    if (!statSync(path).isDirectory()) {
+      throw new RunReferenceError(`--run ${path} is a file, not a run directory`);
+    }
+    if (!new RunStore(path).config.exists()) {
+      throw new RunReferenceError(
+        `--run ${path} is not a run directory: it has no config.yaml (give a training run's directory or its MLflow parent run id)`,
+      );
+    }
+    return { kind: 'run-dir', dir: path };
+  }
+  const runId = run.trim();
+  if (runId === '' || /[/\\]/.test(runId) || /^[.~]/.test(runId)) {
+    throw new RunReferenceError(
+      `--run ${path} does not exist: not a run directory, and not an MLflow run id`,
+    );
+  }
+  return { kind: 'run-id', runId };
 }
 
 /** MLflow did not answer /health, or its local server could not be started. */
@@ -241,8 +281,9 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
   try {
     let source: RunSource;
     const warnings: string[] = [];
-    if (isRunDirectory(resolve(cwd, options.run))) {
-      source = await readRunDirectory(resolve(cwd, options.run));
+    const reference = classifyRunReference(options.run, cwd);
+    if (reference.kind === 'run-dir') {
+      source = await readRunDirectory(reference.dir);
       if (logToMlflow && source.parentRunId !== null) {
         try {
           tracking = await connectTracking({
@@ -269,7 +310,7 @@ export async function aggregate(options: AggregateOptions): Promise<AggregateRes
         warnings.push('the run has no MLflow parent run (tracking was disabled): nothing logged');
       }
     } else {
-      const parentRunId = options.run.trim();
+      const parentRunId = reference.runId;
       try {
         tracking = await connectTracking({
           trackingUri: preferredTrackingUri(options, env, null),

@@ -2,9 +2,11 @@
 // registration, reading the run store.
 export {
   aggregate,
+  classifyRunReference,
   connectTracking,
   isUnreachable,
   parentRunMetrics,
+  RunReferenceError,
   TrackingUnreachableError,
 } from './aggregate.js';
 export type { AggregateFiles, AggregateOptions, AggregateResult } from './aggregate.js';

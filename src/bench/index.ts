@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import type { Config } from '../config/index.js';
-import { loadTokenizer } from '../data/index.js';
+import { findTokenizerSource, openTokenizer, TokenizerError } from '../data/index.js';
 import {
   camelCaseKeys,
   createLogger,
@@ -21,14 +21,18 @@ import { renderPlot } from '../metrics/index.js';
 import { RunStore } from '../run/index.js';
 import { withParentRun, type ActiveRun } from '../tracking/index.js';
 import {
+  findModel,
   modelDirectory,
+  modelPathExpectation,
   resolveConfig,
   resolveConfiguredTracking,
+  tokenizerOptions,
   type ConfigSource,
   type ModelBatch,
 } from '../engine/index.js';
 import {
   loadNativeModel,
+  ModelResolutionError,
   resolveModel,
   type InferenceModel,
   type ModelDescription,
@@ -174,23 +178,42 @@ function modelSourceOf(options: BenchOptions): ModelSource | null {
   return null;
 }
 
-async function vocabularySize(
-  dir: string,
-): Promise<{ vocabSize: number; bosTokenId: number | null }> {
-  if (existsSync(join(dir, 'tokenizer.json'))) {
-    const tokenizer = await loadTokenizer(dir);
+/**
+ * The id range and BOS of the synthetic inputs, and the pad id the model pools with: from the
+ * model's tokenizer (tokenizer.json, tokenizer.model or a GGUF's metadata) as training reads it,
+ * else (a checkpoint without one) from config.json.
+ */
+async function vocabularyOf(
+  modelPath: string,
+  config: Config,
+): Promise<{ vocabSize: number; bosTokenId: number | null; padTokenId: number }> {
+  let hasTokenizer = true;
+  try {
+    findTokenizerSource(modelPath);
+  } catch (error) {
+    if (!(error instanceof TokenizerError)) throw error;
+    hasTokenizer = false;
+  }
+  if (hasTokenizer) {
+    const tokenizer = await openTokenizer(modelPath, tokenizerOptions(config));
     return {
       vocabSize: tokenizer.vocabSize,
       bosTokenId: tokenizer.addBos ? tokenizer.bosTokenId : null,
+      padTokenId: tokenizer.padTokenId,
     };
   }
-  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as {
+  const modelConfig = JSON.parse(await readFile(join(modelPath, 'config.json'), 'utf8')) as {
     vocab_size?: number;
     bos_token_id?: number;
+    pad_token_id?: number;
   };
-  if (typeof config.vocab_size !== 'number')
-    throw new Error(`${dir}/config.json has no vocab_size`);
-  return { vocabSize: config.vocab_size, bosTokenId: config.bos_token_id ?? null };
+  if (typeof modelConfig.vocab_size !== 'number')
+    throw new Error(`${modelPath}/config.json has no vocab_size`);
+  return {
+    vocabSize: modelConfig.vocab_size,
+    bosTokenId: modelConfig.bos_token_id ?? null,
+    padTokenId: config.model.pad_token_id ?? modelConfig.pad_token_id ?? 0,
+  };
 }
 
 interface NativeThreads {
@@ -253,6 +276,8 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
     let description: BenchResult['model'];
     let dora: LoadModelSpec['dora'] = camelCaseKeys(config.model.dora);
     let adapterDir: string | null = null;
+    // The config the model's inputs follow: a trained model's own (its pad token), else this one.
+    let modelConfig = config;
     if (source) {
       const { base, cacheDir } = options;
       const client = tracking?.client;
@@ -262,26 +287,31 @@ export async function bench(options: BenchOptions = {}): Promise<BenchResult> {
       const { baseModelNameOrPath: _base, ...settings } = resolved.adapters[0]!.settings;
       dora = settings;
       description = resolved.description;
-    } else {
-      modelDir = resolve(cwd, options.base ?? config.model.path);
-      if (!existsSync(join(modelDir, 'config.json'))) {
-        // First use of the tiny model: create it the way training does.
-        modelDir = await modelDirectory(config, cwd, logger);
+      modelConfig = resolved.trainingConfig ?? config;
+    } else if (options.base !== undefined) {
+      modelDir = resolve(cwd, options.base);
+      if (!findModel(modelDir)) {
+        throw new ModelResolutionError(
+          `--base ${options.base}: no model there (expected ${modelPathExpectation})`,
+        );
       }
       description = { kind: 'base', ref: modelDir };
+    } else {
+      // model.path, the tiny model created there on first use as training does.
+      modelDir = await modelDirectory(config, cwd, logger);
+      description = { kind: 'base', ref: modelDir };
     }
-    const vocab = options.vocabSize
-      ? { vocabSize: options.vocabSize, bosTokenId: null }
-      : await vocabularySize(modelDir);
+    const vocab = await vocabularyOf(modelDir, modelConfig);
+    if (options.vocabSize) vocab.vocabSize = options.vocabSize;
     const loadModel = options.loadModel ?? loadNativeModel;
     model = await loadModel({
       modelDir,
       dora,
-      numLabels: config.model.num_labels,
+      numLabels: modelConfig.model.num_labels,
       device,
       dtype,
       seed: config.seed,
-      padTokenId: config.model.pad_token_id ?? 0,
+      padTokenId: vocab.padTokenId,
     });
     if (adapterDir) await model.loadAdapter(adapterDir);
     // Merged, as inference runs it: the adapter adds no cost per token.

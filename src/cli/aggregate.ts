@@ -5,8 +5,14 @@
  */
 import type { Command } from 'commander';
 
-import { aggregate, formatNumber, type AggregateResult } from '../aggregate/index.js';
+import {
+  aggregate,
+  formatNumber,
+  RunReferenceError,
+  type AggregateResult,
+} from '../aggregate/index.js';
 import { createLogger, type LogLevel } from '../infra/index.js';
+import { usageExit } from './infer.js';
 import type { CliIo } from './program.js';
 
 interface AggregateCliOptions {
@@ -64,14 +70,20 @@ export function registerAggregateCommand(program: Command, io: CliIo): Command {
         env: io.env,
         level: options.logLevel ?? 'warn',
       });
-      const result = await aggregate({
-        run: options.run,
-        logToMlflow: options.mlflow,
-        logger,
-        ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),
-        ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
-        ...(io.env === undefined ? {} : { env: io.env }),
-      });
+      let result: AggregateResult;
+      try {
+        result = await aggregate({
+          run: options.run,
+          logToMlflow: options.mlflow,
+          logger,
+          ...(options.trackingUri === undefined ? {} : { trackingUri: options.trackingUri }),
+          ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
+          ...(io.env === undefined ? {} : { env: io.env }),
+        });
+      } catch (error) {
+        if (error instanceof RunReferenceError) usageExit(io, 'aggregate', error.message);
+        throw error;
+      }
       if (options.json)
         io.stdout.write(
           `${JSON.stringify(

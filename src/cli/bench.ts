@@ -47,7 +47,7 @@ export function registerBenchCommand(
     .option('--checkpoint <dir>', 'time a trained adapter (merged) instead of the bare base model')
     .option('--run <ref>', 'time the best (or given) fold of a run')
     .option('--model <uri>', 'time a registered model (models:/<name>@<alias>)')
-    .option('--base <dir>', 'base model directory (default: model.path)')
+    .option('--base <path>', 'base model: checkpoint directory or .gguf file (default: model.path)')
     .option('--lengths <list>', 'input lengths in tokens, e.g. 64,128,256 (default bench.lengths)')
     .option('--runs <n>', 'timed runs per length (default bench.runs)')
     .option('--warmup <n>', 'untimed runs per length first (default bench.warmup)')

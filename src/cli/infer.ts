@@ -1,26 +1,27 @@
 /**
  * `mentallam infer`: one post (against one criterion or all nine) printed as a table, or JSONL
- * in and out streamed line by line. Exit codes: 0 every record scored, 1 some records failed
- * (each has an error record in the output) or the run failed, 2 usage.
+ * in and out streamed chunk by chunk, with progress on stderr, that survives interruption
+ * (`--resume`). Exit codes: 0 every record scored, 1 some records failed (each has an error
+ * record in the output) or the run failed, 2 usage (checked before the model loads), 130
+ * interrupted (what was scored is kept for --resume).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { finished } from 'node:stream/promises';
-import { resolve } from 'node:path';
-
 import { CommanderError, type Command } from 'commander';
 
 import { loadConfig } from '../config/index.js';
 import {
   infer,
+  inferFile,
+  InferStoppedError,
   InferUsageError,
   ModelResolutionError,
+  outputCompanions,
+  type InferFileResult,
   type InferResult,
   type ModelLoader,
   type Prediction,
 } from '../infer/index.js';
 import { createLogger } from '../infra/index.js';
-import { addOverrideOptions, exitCodes, type CliIo } from './program.js';
+import { addOverrideOptions, CliExit, exitCodes, type CliIo } from './program.js';
 
 /** Defaults and test seams: the model loader and the clock replace the native ones in tests. */
 export interface CommandDefaults {
@@ -45,6 +46,7 @@ interface InferCliOptions {
   json?: boolean;
   logMlflow?: boolean;
   cacheDir?: string;
+  resume?: boolean;
 }
 
 /** Writes the message and ends with exit code 2 (runCli maps a CommanderError to usage). */
@@ -83,10 +85,14 @@ export function formatPredictionTable(predictions: readonly Prediction[]): strin
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
-function summaryLine(result: InferResult): string {
+function summaryLine(result: InferResult, kept: InferFileResult | null = null): string {
   const { counts, latency } = result;
+  const resumed =
+    kept && !kept.alreadyComplete && kept.resumed
+      ? ` (continuing after the ${kept.resumed.records} records an interrupted run wrote)`
+      : '';
   return (
-    `scored ${counts.pairs} pairs from ${counts.records} records` +
+    `scored ${counts.pairs} pairs from ${counts.records} records${resumed}` +
     (counts.failed > 0 ? `, ${counts.failed} failed` : '') +
     `; ${latency.msPerPairMean.toFixed(1)} ms per pair (model ${result.model.kind} ${result.model.ref}` +
     `${result.model.ensemble ? `, ensemble of ${result.model.folds.length}` : ''}` +
@@ -110,7 +116,10 @@ export function registerInferCommand(
     .option('--input <file>', 'JSONL of {id?, post, criterion?} per line; - = stdin')
     .option('--output <file>', 'JSONL predictions and error records; - = stdout')
     .option('--checkpoint <dir>', 'an adapter directory (adapter_config.json + weights)')
-    .option('--base <dir>', "base model directory (default: the adapter's base_model_name_or_path)")
+    .option(
+      '--base <path>',
+      "base model: checkpoint directory or .gguf file (default: the adapter's base_model_name_or_path)",
+    )
     .option('--run <ref>', 'a run directory or MLflow run id, optionally /<fold>')
     .option(
       '--model <uri>',
@@ -124,6 +133,10 @@ export function registerInferCommand(
     .option('--json', 'with --post: print JSON lines instead of a table')
     .option('--log-mlflow', 'log an inference run (counts, latency, hashed ids; never text)')
     .option('--cache-dir <dir>', 'where MLflow models are downloaded (default ~/.cache/mentallam)')
+    .option(
+      '--resume',
+      'continue the <output>.part an interrupted run left (with --input/--output; starts afresh when there is none)',
+    )
     .action(async (bare: string[], options: InferCliOptions) => {
       const { config } = await loadConfig({
         configDir: options.configDir ?? defaults.configDir,
@@ -132,9 +145,6 @@ export function registerInferCommand(
       });
       const logger = createLogger({ stream: io.stderr, env: io.env, level: config.logging.level });
       const stdin = (io as CliIo & { stdin?: NodeJS.ReadableStream }).stdin ?? process.stdin;
-      let output: NodeJS.WritableStream | undefined;
-      let partPath: string | null = null;
-      let finalPath: string | null = null;
       try {
         if (options.input !== undefined && options.output === undefined) {
           throw new InferUsageError('--input needs --output (a file, or - for stdout)');
@@ -142,25 +152,12 @@ export function registerInferCommand(
         if (options.output !== undefined && options.input === undefined) {
           throw new InferUsageError('--output goes with --input');
         }
+        if (options.resume && options.input === undefined) {
+          throw new InferUsageError('--resume goes with --input and --output');
+        }
         const threshold =
           options.threshold !== undefined ? parseThresholdArg(options.threshold) : undefined;
-        const input =
-          options.input === undefined
-            ? undefined
-            : options.input === '-'
-              ? stdin
-              : createReadStream(resolve(options.input));
-        if (options.output !== undefined) {
-          if (options.output === '-') {
-            output = io.stdout;
-          } else {
-            // Written beside the target and renamed at the end: a failed run leaves no half file.
-            finalPath = resolve(options.output);
-            partPath = `${finalPath}.${process.pid}.part`;
-            output = createWriteStream(partPath);
-          }
-        }
-        const result = await infer({
+        const common = {
           config,
           env: io.env,
           logger,
@@ -172,19 +169,40 @@ export function registerInferCommand(
           ...(options.base !== undefined ? { base: options.base } : {}),
           ...(options.ensemble ? { ensemble: true } : {}),
           ...(threshold !== undefined ? { threshold } : {}),
-          ...(options.post !== undefined ? { post: options.post } : {}),
           ...(options.criterion !== undefined ? { criterion: options.criterion } : {}),
-          ...(input ? { input } : {}),
-          ...(output ? { output } : {}),
           ...(options.logMlflow ? { logMlflow: true } : {}),
           ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
-        });
-        if (partPath && finalPath && output) {
-          (output as NodeJS.WritableStream & { end(): void }).end();
-          await finished(output as NodeJS.WritableStream);
-          await rename(partPath, finalPath);
-          partPath = null;
+        };
+        if (options.input !== undefined && options.output !== undefined) {
+          const result = await inferFile({
+            ...common,
+            input: options.input,
+            output: options.output,
+            resume: options.resume === true,
+            stdin,
+            stdout: io.stdout,
+            progress: { mode: config.logging.progress.mode, stream: io.stderr },
+          });
+          if (result.alreadyComplete) {
+            io.stderr.write(
+              `nothing to resume: ${result.outputPath} is complete (there is no ${outputCompanions(result.outputPath).part})\n`,
+            );
+            return;
+          }
+          io.stderr.write(summaryLine(result, result));
+          const failed = result.counts.failed + (result.resumed?.failed ?? 0);
+          const records = result.counts.records + (result.resumed?.records ?? 0);
+          if (failed > 0) {
+            throw new Error(
+              `${failed} of ${records} records failed (see the error records in the output)`,
+            );
+          }
+          return;
         }
+        const result = await infer({
+          ...common,
+          ...(options.post !== undefined ? { post: options.post } : {}),
+        });
         if (options.post !== undefined) {
           io.stdout.write(
             options.json
@@ -193,21 +211,15 @@ export function registerInferCommand(
           );
         }
         io.stderr.write(summaryLine(result));
-        if (result.counts.failed > 0) {
-          throw new Error(
-            `${result.counts.failed} of ${result.counts.records} records failed (see the error records in the output)`,
-          );
-        }
       } catch (error) {
         if (error instanceof InferUsageError || error instanceof ModelResolutionError) {
           usageExit(io, 'infer', error.message);
         }
-        throw error;
-      } finally {
-        if (partPath) {
-          (output as (NodeJS.WritableStream & { destroy?(): void }) | undefined)?.destroy?.();
-          await rm(partPath, { force: true });
+        if (error instanceof InferStoppedError && error.interrupted) {
+          io.stderr.write(`mentallam infer: ${error.message}\n`);
+          throw new CliExit(exitCodes.interrupted);
         }
+        throw error;
       }
     });
   command.configureOutput({

@@ -13,6 +13,7 @@ import { RunFileError, RunStore } from '../run/index.js';
 import { registerAggregateCommand } from './aggregate.js';
 import { registerBenchCommand } from './bench.js';
 import { registerInferCommand, type CommandDefaults } from './infer.js';
+import { launchLocalRanks } from './launcher.js';
 import { registerRegisterCommand } from './register.js';
 import { registerToolCommands } from './tools.js';
 
@@ -34,6 +35,8 @@ export interface TrainCommandArgs {
   overrides: string[];
   /** Group options composed, e.g. { data: 'synthetic', model: 'tiny', ... }. */
   choices: Record<string, string>;
+  /** Config keys made by ${now:...} (run_dir by default: a taken name then gets a suffix). */
+  clockKeys: string[];
   /** The run directory to continue, when --resume was given (config.run_dir is set to it). */
   resume?: string;
   io: CliIo;
@@ -54,7 +57,7 @@ export interface CliOptions {
 }
 
 /** Thrown inside actions to end with a code after a message was written. */
-class CliExit extends Error {
+export class CliExit extends Error {
   constructor(readonly exitCode: number) {
     super(`exit ${exitCode}`);
   }
@@ -139,8 +142,18 @@ export function registerTrainCommand(
       '--resume <run_dir>',
       'continue an interrupted run: re-apply its overrides.yaml, then these',
     )
+    .option(
+      '--nproc <n>',
+      'start n ranks on this machine (as torchrun --nproc-per-node n; docs/distributed.md)',
+    )
     .action(
-      async (bare: string[], options: OverrideOptions & { cfg?: boolean; resume?: string }) => {
+      async (
+        bare: string[],
+        options: OverrideOptions & { cfg?: boolean; resume?: string; nproc?: string },
+      ) => {
+        if (options.nproc !== undefined && !options.cfg) {
+          throw new CliExit(await launchRanks(bare, options, io));
+        }
         let overrides = [...bare, ...options.override];
         let resume: string | undefined;
         if (options.resume !== undefined) {
@@ -177,6 +190,37 @@ export function registerTrainCommand(
       },
     );
   return command;
+}
+
+/** `train --nproc N`: the same command in N local ranks (launcher.ts). */
+async function launchRanks(
+  bare: string[],
+  options: OverrideOptions & { resume?: string; nproc?: string },
+  io: CliIo,
+): Promise<number> {
+  const nproc = Number(options.nproc);
+  if (!Number.isSafeInteger(nproc) || nproc < 1 || nproc > 1024) {
+    io.stderr.write(
+      `mentallam train: --nproc must be an integer from 1 to 1024, got ${options.nproc}\n`,
+    );
+    return exitCodes.usage;
+  }
+  const env = io.env ?? process.env;
+  if (env.RANK !== undefined || env.WORLD_SIZE !== undefined) {
+    io.stderr.write(
+      'mentallam train: --nproc starts the ranks itself, but RANK/WORLD_SIZE are already set ' +
+        '(started by torchrun or srun?): drop --nproc there\n',
+    );
+    return exitCodes.usage;
+  }
+  const argv = [
+    'train',
+    ...bare,
+    ...options.override.flatMap((override) => ['--override', override]),
+    ...(options.configDir ? ['--config-dir', options.configDir] : []),
+    ...(options.resume !== undefined ? ['--resume', options.resume] : []),
+  ];
+  return launchLocalRanks({ nproc, argv, io, env });
 }
 
 /** The whole command tree, writing to `io` instead of the process streams. */

@@ -5,8 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 
 import { loadConfig } from '../config/index.js';
-import { writeSyntheticDataset } from '../data/index.js';
-import { createTinyModel } from '../engine/index.js';
+import { createTinyModel, generateSyntheticData } from '../engine/index.js';
 import { createLogger } from '../infra/index.js';
 import {
   formatSpoolStatus,
@@ -38,7 +37,9 @@ export function registerToolCommands(
           `--seed and --posts must be integers (got ${options.seed}, ${options.posts})`,
         );
       }
-      const written = await writeSyntheticDataset({ outDir: resolve(options.out), seed, nPosts });
+      // Into a new, empty or earlier synthetic folder only, marked so training may use it.
+      const dir = resolve(options.out);
+      const written = await generateSyntheticData({ dir, seed, nPosts, force: true });
       io.stdout.write(`${JSON.stringify({ ...written }, null, 2)}\n`);
     });
 

@@ -1,5 +1,6 @@
 import { InterruptedError } from '../tracking/index.js';
 import { trainFolds } from '../engine/index.js';
+import { RunDirectoryError } from '../run/index.js';
 import { exitCodes, type TrainRunner } from './program.js';
 
 function fixed(value: number | undefined): string {
@@ -9,12 +10,13 @@ function fixed(value: number | undefined): string {
 /**
  * The training implementation behind `mentallam train` and `mentallam-train`: a thin layer over
  * trainFolds that draws progress on stderr, prints a short result on stdout and maps an
- * interrupt to exit code 130.
+ * interrupt to exit code 130, a run directory that is taken or in use to 2.
  */
 export const runTraining: TrainRunner = async (args) => {
   try {
     const result = await trainFolds({
       config: args.config,
+      clockKeys: args.clockKeys,
       overrides: args.overrides,
       logger: args.logger,
       showProgress: true,
@@ -47,6 +49,11 @@ export const runTraining: TrainRunner = async (args) => {
     if (error instanceof InterruptedError) {
       args.io.stderr.write(`mentallam train: ${error.message}\n`);
       return exitCodes.interrupted;
+    }
+    // A run_dir that holds a run, or one in use: nothing was run.
+    if (error instanceof RunDirectoryError) {
+      args.io.stderr.write(`mentallam train: ${error.message}\n`);
+      return exitCodes.usage;
     }
     throw error;
   }

@@ -20,7 +20,7 @@ export type * from './types.js';
 export { ConfigSchema, doraTargetModules } from './schema.js';
 
 // src/config/index.ts and dist/config/index.js both sit two levels below the package root.
-const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The configs/ folder shipped with the package. */
 export const defaultConfigDir = join(packageRoot, 'configs');
@@ -43,6 +43,11 @@ export interface LoadedConfig {
   overrides: string[];
   /** The group options that were composed, e.g. { data: 'synthetic', model: 'tiny', ... }. */
   choices: Record<string, string>;
+  /**
+   * Keys whose value holds the load time (${now:...}), e.g. ['run_dir'] for the default run
+   * directory: a name made by the clock may take a suffix when two runs start in the same second.
+   */
+  clockKeys: string[];
 }
 
 /**
@@ -101,8 +106,14 @@ export function loadConfigSync(options: LoadConfigOptions = {}): LoadedConfig {
     const problem = applyOverride(tree, override);
     if (problem) problems.push(problem);
   }
+  const clockKeys = new Set<string>();
   problems.push(
-    ...interpolateTree(tree, { env: options.env ?? process.env, now: options.now ?? new Date() }),
+    ...interpolateTree(tree, {
+      env: options.env ?? process.env,
+      now: options.now ?? new Date(),
+      clockKeys,
+      packageRoot,
+    }),
   );
   // Schema problems are reported too, but not twice for a key an override already complained about.
   const reported = new Set(problems.map((p) => p.path));
@@ -115,6 +126,7 @@ export function loadConfigSync(options: LoadConfigOptions = {}): LoadedConfig {
     config,
     overrides,
     choices: Object.fromEntries(selected.map(({ group, option }) => [group, option])),
+    clockKeys: [...clockKeys].sort(),
   };
 }
 

@@ -1,3 +1,5 @@
+import { isAbsolute, join } from 'node:path';
+
 import type { ConfigProblem } from './errors.js';
 import { getPath, isTree, splitKey, type Tree } from './tree.js';
 
@@ -6,12 +8,20 @@ import { getPath, isTree, splitKey, type Tree } from './tree.js';
  *   ${env:NAME}          the environment variable (a problem when unset)
  *   ${env:NAME,default}  ... or `default` (everything after the first comma) when unset or empty
  *   ${now:%Y-%m-%d}      the load time, strftime-style (%Y %m %d %H %M %S %f)
+ *   ${package:data/x}    the absolute path of data/x inside the installed mentallam package,
+ *                        for files the package ships (an installed package is not the cwd)
  *   ${a.b}               another key's resolved value; alone in the string it keeps its type
  * `\${` is a literal `${`.
  */
 export function interpolateTree(
   tree: Tree,
-  context: { env: NodeJS.ProcessEnv; now: Date },
+  context: {
+    env: NodeJS.ProcessEnv;
+    now: Date;
+    packageRoot: string;
+    /** Receives the dotted key of every value that holds ${now:...}. */
+    clockKeys?: Set<string>;
+  },
 ): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const resolving = new Set<string>();
@@ -48,11 +58,27 @@ export function interpolateTree(
       });
       return '';
     }
-    if (resolver === 'now') return formatDate(context.now, argument);
+    if (resolver === 'now') {
+      context.clockKeys?.add(path);
+      return formatDate(context.now, argument);
+    }
+    if (resolver === 'package') {
+      const relative = argument.trim();
+      if (relative === '' || isAbsolute(relative) || relative.split(/[/\\]/).includes('..')) {
+        problems.push({
+          path,
+          value: `\${${body}}`,
+          expected: 'a path inside the package, e.g. ${package:data/dsm5/criteria.json}',
+        });
+        return '';
+      }
+      return join(context.packageRoot, relative);
+    }
     problems.push({
       path,
       value: `\${${body}}`,
-      expected: 'an interpolation ${env:NAME[,default]}, ${now:FORMAT} or ${dotted.key}',
+      expected:
+        'an interpolation ${env:NAME[,default]}, ${now:FORMAT}, ${package:PATH} or ${dotted.key}',
     });
     return '';
   };

@@ -219,6 +219,30 @@ export const TrainingConfigSchema = Closed({
     },
     { description: 'The frozen-bottom cache (docs/training.md).' },
   ),
+  distributed: Closed(
+    {
+      mode: OneOf(['folds', 'ddp'], {
+        description:
+          'With several ranks (torchrun, srun, --nproc): folds = ranks take folds round-robin; ' +
+          'ddp = every fold is data-parallel over all ranks.',
+      }),
+      backend: OneOf(['auto', 'gloo', 'nccl'], {
+        description: 'auto = nccl on CUDA, gloo on the CPU.',
+      }),
+      timeout_s: Type.Number({
+        minimum: 1,
+        maximum: 86400,
+        description:
+          'A rank that dies, hangs or misses a collective for this long ends the run (FAILED, naming it).',
+      }),
+      bucket_mb: Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 4096,
+        description: 'ddp: size of the gradient buckets all-reduced during backward (MB).',
+      }),
+    },
+    { description: 'Multi-process training; ignored when the run has a single rank.' },
+  ),
 });
 
 export const RetryConfigSchema = Closed({
@@ -232,7 +256,20 @@ export const RetryConfigSchema = Closed({
 
 export const LoggingConfigSchema = Closed({
   level: OneOf(['debug', 'info', 'warn', 'error']),
-  progress: OneOf(['auto', 'bar', 'lines', 'none']),
+  progress: Closed({
+    mode: OneOf(['auto', 'bar', 'lines', 'none'], {
+      description: 'auto = a bar on a TTY, lines otherwise; none = silent.',
+    }),
+    every_seconds: Type.Number({
+      minimum: 0,
+      description:
+        'Lines mode: a progress line once this many seconds passed since the last; 0 = off.',
+    }),
+    every_steps: Type.Integer({
+      minimum: 0,
+      description: 'Lines mode: a progress line every this many optimizer steps; 0 = off.',
+    }),
+  }),
   mlflow: Closed({
     enabled: Type.Boolean(),
     tracking_uri: Type.String({ description: 'Empty = start a local mlflow server.' }),

@@ -46,6 +46,17 @@ export type TrainEvent =
       accumulationSteps: number;
       message: string;
     }
+  /**
+   * A resumed run trains a fold again from step 0 (its last process saved no checkpoint, or its
+   * loss diverged); `previousRunId` is the tracking run it had, `runId` the new one.
+   */
+  | {
+      type: 'fold-restart';
+      fold: number;
+      reason: string;
+      previousRunId: string | null;
+      runId: string | null;
+    }
   /** The fold's files are written (fold_{i}/ in the run directory). */
   | { type: 'fold-end'; fold: number; testMetrics: Record<string, number>; seconds: number }
   /** The fold stopped with an error (a NaN/Inf loss); the run goes on with the next fold. */

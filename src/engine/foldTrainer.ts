@@ -25,6 +25,18 @@ import {
 import { withFrozenRows, type FrozenRows } from './frozenCache.js';
 import { learningRateAt } from './schedule.js';
 
+/** What a train step returns. */
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  /**
+   * A data-parallel model (distributed/dataParallelModel.ts) trains only this rank's share of
+   * the step's micro-batches; with the step's last one it returns the totals over every rank,
+   * which replace what the fold trainer summed itself.
+   */
+  stepTotals?: { lossSum: number; exampleSum: number; tokens: number };
+}
+
 /** What the fold trainer needs from a model; the native Classifier provides it. */
 export interface FoldModel {
   trainStep(
@@ -36,7 +48,7 @@ export interface FoldModel {
       accumulate: boolean;
       posWeight?: number;
     },
-  ): Promise<{ loss: number; gradNorm: number }>;
+  ): Promise<StepResult>;
   predictProba(batch: ModelBatch): Promise<Float32Array>;
   saveAdapter(dir: string): Promise<void>;
   loadAdapter(dir: string): Promise<void>;
@@ -45,13 +57,13 @@ export interface FoldModel {
 }
 
 /**
- * training.* of the config (camelCased, every key but the run-level `threads`, `folds` and
- * `frozen_cache`) and what the run resolved: a new training key reaches the trainer without being
- * mapped by hand.
+ * training.* of the config (camelCased, every key but the run-level `threads`, `folds`,
+ * `frozen_cache` and `distributed`) and what the run resolved: a new training key reaches the
+ * trainer without being mapped by hand.
  */
 export type FoldTrainingOptions = Omit<
   CamelCased<Config['training']>,
-  'threads' | 'folds' | 'frozenCache'
+  'threads' | 'folds' | 'frozenCache' | 'distributed'
 > & {
   inferenceBatchSize: number;
   padTokenId: number;
@@ -498,6 +510,7 @@ export async function trainFold(
             exampleSum += indices.length;
             tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);
             gradNorm = result.gradNorm;
+            if (result.stepTotals) ({ lossSum, exampleSum, tokens } = result.stepTotals);
           }
           break;
         } catch (error) {

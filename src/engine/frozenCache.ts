@@ -44,8 +44,13 @@ export interface FrozenCacheReport {
   seconds: number;
 }
 
-/** The file a cache too large for memory is mapped from (unlinked as soon as it is mapped). */
-export const frozenCacheFile = 'frozen-cache.bin';
+/**
+ * The file, in the run directory, a cache too large for memory is mapped from (unlinked as soon as
+ * it is mapped): one per rank when several processes share the run directory.
+ */
+export function frozenCacheFile(rank = 0): string {
+  return rank === 0 ? 'frozen-cache.bin' : `frozen-cache.rank${rank}.bin`;
+}
 
 /**
  * Every example grouped into units, in example order: a post's examples (shared-prefix
@@ -74,6 +79,8 @@ export async function buildFrozenCache(
   options: {
     maxMemoryBytes: number;
     dir: string;
+    /** The file's name in `dir` (default frozenCacheFile()). */
+    file?: string;
     padTokenId: number;
     batchSize: number;
     logger?: Logger;
@@ -94,7 +101,7 @@ export async function buildFrozenCache(
   );
   const lengths = units.map((unit) => packedLength(examples, unit));
   const tokens = lengths.reduce((sum, length) => sum + length, 0);
-  const filePath = join(options.dir, frozenCacheFile);
+  const filePath = join(options.dir, options.file ?? frozenCacheFile());
   // A file left by a process killed between creating and unlinking it.
   await rm(filePath, { force: true });
   const cache = new HiddenStateCache({

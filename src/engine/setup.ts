@@ -4,7 +4,7 @@
  * tokenized prompts (cached on disk) and the native classifier.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -13,7 +13,7 @@ import {
   generateSyntheticDataset,
   loadCriteria,
   loadRedsm5,
-  loadTokenizer,
+  openTokenizer,
   trainTinyTokenizer,
   writeSyntheticDataset,
   type Dataset,
@@ -24,12 +24,42 @@ import { camelCaseKeys, writeFileAtomic, writeJsonAtomic, type Logger } from '..
 import { resolveTracking, type ResolvedTracking } from '../tracking/index.js';
 import { Classifier, loadLlamaConfig, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
+import { findModel, installHint, modelPathExpectation } from './modelLocation.js';
 import { encodePost, encodePrompt, sharesPrefix } from './prompts.js';
 
 /** ReDSM5's post count; a synthetic set of another size needs (and records) a count override. */
 const redsm5Posts = 1484;
 
 export class SetupError extends Error {}
+
+/**
+ * The file the tiny model's folder carries, written before anything else: a folder holding it is
+ * the project's own and may be generated into again (a generation that died half-way is redone).
+ */
+export const generatedModelMarker = 'mentallam-generated.json';
+
+const tinyModelRefusal =
+  'point model.path at a Hugging Face checkpoint directory (config.json, model.safetensors, ' +
+  'tokenizer.json), or at a new or empty folder for the generated tiny model';
+
+/** The synthetic data set's marker: its seed and size, so a change regenerates it. */
+export const syntheticDataMarker = 'synthetic.json';
+
+/**
+ * Refuses to generate into a folder that holds anything but the project's own files: it must
+ * not exist, be empty, or carry `marker`. The error starts with `subject` (the setting and the
+ * folder) and ends with `refusal`, what to do instead.
+ */
+function checkGeneratedFolder(dir: string, marker: string, subject: string, refusal: string): void {
+  if (!existsSync(dir)) return;
+  const entries = readdirSync(dir);
+  if (entries.length === 0 || entries.includes(marker)) return;
+  const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? ', ...' : '');
+  throw new SetupError(
+    `${subject} holds files mentallam did not generate (${shown}; no ${marker}), so nothing ` +
+      `is generated there: ${refusal}`,
+  );
+}
 
 export function resolveDevice(config: Config): string {
   if (config.model.device !== 'auto') return config.model.device;
@@ -43,20 +73,29 @@ export function resolveDtype(config: Config, device: string): string {
 }
 
 /**
- * The model directory from model.path; the tiny model is created there when missing and
- * model.create_if_missing is set. Anything else missing is an error naming the path.
+ * The model from model.path: a Hugging Face checkpoint directory, a .gguf file or a directory
+ * holding one (modelLocation.ts); the tiny model is created there when missing and
+ * model.create_if_missing is set. Anything else is an error naming the path and, for a model the
+ * set-up installs, how to install it: there is no fallback to another model.
  */
 export async function modelDirectory(config: Config, cwd: string, logger: Logger): Promise<string> {
   const dir = resolve(cwd, config.model.path);
-  if (existsSync(join(dir, 'config.json'))) return dir;
+  if (findModel(dir)) return dir;
   if (config.model.create_if_missing && config.model.tiny) {
+    checkGeneratedFolder(
+      dir,
+      generatedModelMarker,
+      `model.path ${dir} has no config.json or .gguf and`,
+      tinyModelRefusal,
+    );
     logger.info('creating the tiny model (first use)', { dir });
-    await createTinyModel(config, dir);
+    await createTinyModel(config, dir, cwd);
     return dir;
   }
+  const hint = await installHint(dir);
   throw new SetupError(
-    `model.path ${dir} has no config.json: point model.path at a Hugging Face Llama checkpoint directory` +
-      ' (config.json, model.safetensors or shards, tokenizer.json)',
+    `model.path ${dir} holds no model: expected ${modelPathExpectation}` +
+      (hint ? `. ${hint}` : ''),
   );
 }
 
@@ -64,15 +103,24 @@ export async function modelDirectory(config: Config, cwd: string, logger: Logger
  * Writes a deterministic tiny Llama: a SentencePiece-style BPE tokenizer trained on the synthetic
  * corpus, then random weights whose vocabulary matches the tokenizer.
  */
-export async function createTinyModel(config: Config, dir: string): Promise<{ vocabSize: number }> {
+export async function createTinyModel(
+  config: Config,
+  dir: string,
+  cwd: string = process.cwd(),
+): Promise<{ vocabSize: number }> {
   const tiny = config.model.tiny;
   if (!tiny) throw new SetupError('model.tiny is not set: only the tiny model can be generated');
+  checkGeneratedFolder(dir, generatedModelMarker, `model.path ${dir}`, tinyModelRefusal);
   await mkdir(dir, { recursive: true });
+  await writeFileAtomic(
+    join(dir, generatedModelMarker),
+    `${JSON.stringify({ generatedBy: 'mentallam', what: 'tiny random Llama (model.tiny)', seed: config.seed })}\n`,
+  );
   const synthetic = generateSyntheticDataset({
     seed: config.data.synthetic.seed,
     nPosts: redsm5Posts,
   });
-  const criteria = loadCriteria(resolve(config.data.criteria_path));
+  const criteria = loadCriteria(resolve(cwd, config.data.criteria_path));
   const corpus = [
     ...synthetic.posts.map((post) => post.text),
     ...criteria.map((criterion) => criterion.description),
@@ -104,6 +152,39 @@ export async function createTinyModel(config: Config, dir: string): Promise<{ vo
   return { vocabSize: trained.vocabSize };
 }
 
+/**
+ * The synthetic data set in `dir`, generated unless its marker says it is there with this seed
+ * and size (then null). Only into a folder that is new, empty or marked as ours; marked first and completed
+ * last, so a generation that dies half-way is redone, never mistaken for the user's files.
+ */
+export async function generateSyntheticData(options: {
+  dir: string;
+  seed: number;
+  nPosts: number;
+  logger?: Logger;
+  /** Regenerate even when the marker matches. */
+  force?: boolean;
+}): Promise<Awaited<ReturnType<typeof writeSyntheticDataset>> | null> {
+  const { dir, seed, nPosts } = options;
+  const markerPath = join(dir, syntheticDataMarker);
+  const marker = JSON.stringify({ seed, nPosts });
+  const current = existsSync(markerPath) ? await readFile(markerPath, 'utf8') : null;
+  if (current === marker && !options.force) return null;
+  checkGeneratedFolder(
+    dir,
+    syntheticDataMarker,
+    `data.dir ${dir}`,
+    'to train on the ReDSM5 files there, select data=redsm5; to generate the synthetic data ' +
+      'set, point data.dir at a new or empty folder',
+  );
+  options.logger?.info('generating the synthetic data set', { dir, seed, nPosts });
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(markerPath, JSON.stringify({ generating: { seed, nPosts } }));
+  const written = await writeSyntheticDataset({ outDir: dir, seed, nPosts });
+  await writeFileAtomic(markerPath, marker);
+  return written;
+}
+
 /** The data set of config.data; the synthetic one is generated on first use. */
 export async function loadDataset(config: Config, cwd: string, logger: Logger): Promise<Dataset> {
   const dir = resolve(cwd, config.data.dir);
@@ -111,14 +192,7 @@ export async function loadDataset(config: Config, cwd: string, logger: Logger): 
   let countOverrideReason = config.data.count_override.reason;
   if (config.data.name === 'synthetic') {
     const { seed, n_posts: nPosts } = config.data.synthetic;
-    const markerPath = join(dir, 'synthetic.json');
-    const marker = JSON.stringify({ seed, nPosts });
-    const current = existsSync(markerPath) ? await readFile(markerPath, 'utf8') : null;
-    if (current !== marker) {
-      logger.info('generating the synthetic data set', { dir, seed, nPosts });
-      await writeSyntheticDataset({ outDir: dir, seed, nPosts });
-      await writeFileAtomic(markerPath, marker);
-    }
+    await generateSyntheticData({ dir, seed, nPosts, logger });
     if (nPosts !== redsm5Posts && !countOverrideReason) {
       countOverrideReason = `synthetic data set with ${nPosts} posts (data.synthetic.n_posts)`;
     }
@@ -162,7 +236,7 @@ export async function prepareExamples(
   cwd: string,
   logger: Logger,
 ): Promise<PreparedExamples> {
-  const tokenizer = await loadTokenizer(modelDir, tokenizerOptions(config));
+  const tokenizer = await openTokenizer(modelDir, tokenizerOptions(config));
   await checkVocabulary(modelDir, tokenizer);
   const { template, truncation, max_length: maxLength } = config.data.prompt;
   const shared = sharesPrefix(config.data.prompt);
@@ -290,11 +364,13 @@ export async function prepareExamples(
 
 /** A tokenizer that can emit ids the embedding table does not have is a setup error, not a crash. */
 async function checkVocabulary(modelDir: string, tokenizer: Tokenizer): Promise<void> {
+  // config.json's vocab_size, or llama.vocab_size (the token list's length) of a GGUF file.
   const { vocab_size: vocabSize } = await loadLlamaConfig(modelDir);
   if (tokenizer.vocabSize > vocabSize) {
+    const model = findModel(modelDir)?.format === 'gguf' ? "the GGUF's" : "config.json's";
     throw new SetupError(
-      `${modelDir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ` +
-        `${vocabSize}; the tokenizer does not belong to this model`,
+      `${modelDir}: the tokenizer (${tokenizer.source.path}) has ${tokenizer.vocabSize} tokens but ` +
+        `${model} vocab_size is ${vocabSize}; the tokenizer does not belong to this model`,
     );
   }
 }
@@ -303,8 +379,8 @@ export async function loadClassifier(
   config: Config,
   modelDir: string,
   prepared: PreparedExamples,
+  device: string = resolveDevice(config),
 ): Promise<Classifier> {
-  const device = resolveDevice(config);
   return Classifier.load({
     modelDir,
     dora: camelCaseKeys(config.model.dora),

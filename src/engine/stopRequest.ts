@@ -12,14 +12,20 @@ export interface StopRequest {
   dispose(): void;
 }
 
-export function listenForStop(logger: Logger, external?: AbortSignal): StopRequest {
+/**
+ * Listens for the first interrupt (and the caller's signal) until disposed. `finishing` names what
+ * is completed before stopping, for the warning the user sees.
+ */
+export function listenForStop(
+  logger: Logger,
+  external?: AbortSignal,
+  finishing = 'the current step',
+): StopRequest {
   const abort = new AbortController();
   const request = () => {
     if (abort.signal.aborted) return;
     abort.abort();
-    logger.warn(
-      'interrupt received: finishing the current step, then stopping (again to exit now)',
-    );
+    logger.warn(`interrupt received: finishing ${finishing}, then stopping (again to exit now)`);
   };
   const stopListening = onInterrupt(request);
   external?.addEventListener('abort', request, { once: true });

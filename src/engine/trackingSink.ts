@@ -15,6 +15,7 @@ import {
   InterruptedError,
   SpoolingTracker,
   errorTag,
+  systemTags,
   withChildRun,
   withParentRun,
   type MlflowClient,
@@ -31,22 +32,47 @@ export interface TrackingSink {
    * gets the run's id (null without tracking), which run-state.json records for a resume.
    */
   run<T>(resumeRunId: string | null, body: (runId: string | null) => Promise<T>): Promise<T>;
-  /** Runs one fold inside its own run (a child of the training's), new or continued. */
+  /**
+   * Runs one fold inside its own run (a child of the training's): a new one, one continued from
+   * where it stopped, or a new one that replaces a run whose history cannot be continued.
+   */
   fold<T>(
     fold: number,
-    resumeRunId: string | null,
+    start: FoldRunStart,
     body: (runId: string | null) => Promise<T>,
   ): Promise<T>;
   /** Subscribed to the run's events, like `onEvent`; the run waits for it. */
   onEvent(event: TrainEvent): Promise<void>;
+  /**
+   * Ends runs another process opened and can no longer end (a rank that died) FAILED, with
+   * `message` as their error; best effort.
+   */
+  failOpenRuns(runIds: readonly string[], message: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * How a fold's tracking run starts. 'continue': the fold goes on from its checkpoint, so the run's
+ * history goes on too. 'replace': the fold starts again from step 0, so its old run would get a
+ * second point for steps it already has; a new run takes over and the old one ends FAILED, tagged
+ * with its successor (`mentallam.superseded_by`).
+ */
+export type FoldRunStart =
+  | { kind: 'new' }
+  | { kind: 'continue'; runId: string }
+  | { kind: 'replace'; runId: string; reason: string };
+
+/** The tag on a fold run that another run replaced, naming that run. */
+export const supersededByTag = 'mentallam.superseded_by';
+/** The tag on the replacing run, naming the run it replaced. */
+export const supersedesTag = 'mentallam.supersedes';
 
 /** Tracking off: runs the bodies, records nothing. */
 export const noopSink: TrackingSink = {
   run: (_resumeRunId, body) => body(null),
-  fold: (_fold, _resumeRunId, body) => body(null),
+  fold: (_fold, _start, body) => body(null),
   onEvent: async () => undefined,
+  failOpenRuns: async () => undefined,
   close: async () => undefined,
 };
 
@@ -61,20 +87,49 @@ export interface MlflowSinkOptions {
   logger: Logger;
   /** Where git HEAD is read for `mlflow.source.git.commit`. */
   gitDir: string;
+  /**
+   * Another process owns the parent run (a rank of a multi-process run in folds mode): run()
+   * waits for its id and logs this process's fold runs under it, without starting or ending it.
+   */
+  attachTo?: () => Promise<string>;
+  /** The folder of the tracking spool (default the run directory). */
+  spoolDir?: string;
+  /** Extra tags on each fold's run (a multi-process run: which rank trained it). */
+  foldTags?: Record<string, string>;
 }
+
+/** What createTrackingSink passes on to a multi-process run's rank (see MlflowSinkOptions). */
+export type SharedRunOptions = Pick<MlflowSinkOptions, 'attachTo' | 'spoolDir' | 'foldTags'>;
 
 /** The sink logging.mlflow configures: MLflow when enabled, else the no-op sink. */
 export async function createTrackingSink(
   config: Config,
-  options: { cwd: string; logger: Logger; store: RunStore; dataset: Dataset; signal: AbortSignal },
+  options: {
+    cwd: string;
+    logger: Logger;
+    store: RunStore;
+    dataset: Dataset;
+    signal: AbortSignal;
+  } & SharedRunOptions,
 ): Promise<TrackingSink> {
-  const { cwd, logger, store, dataset, signal } = options;
+  const { cwd, logger, store, dataset, signal, attachTo, spoolDir, foldTags } = options;
   const tracking = await resolveConfiguredTracking(config, { cwd, logger });
   if (tracking === null) return noopSink;
   // Post texts must never reach MLflow: the client refuses any value containing one.
   tracking.client.guardTexts(dataset.posts.map((post) => post.text));
   const tags = runTags(config, dataset, resolveDevice(config));
-  return new MlflowSink({ tracking, store, config, tags, signal, logger, gitDir: cwd });
+  return new MlflowSink({
+    tracking,
+    store,
+    config,
+    tags,
+    signal,
+    logger,
+    gitDir: cwd,
+    ...(attachTo ? { attachTo } : {}),
+    ...(spoolDir ? { spoolDir } : {}),
+    ...(foldTags ? { foldTags } : {}),
+  });
 }
 
 /** Logs to MLflow through a spool, so an outage delays logging instead of failing the run. */
@@ -85,7 +140,7 @@ export class MlflowSink implements TrackingSink {
 
   constructor(private readonly options: MlflowSinkOptions) {
     this.tracker = new SpoolingTracker(options.tracking.client, {
-      runDir: options.store.dir,
+      runDir: options.spoolDir ?? options.store.dir,
       logger: options.logger,
     });
   }
@@ -104,6 +159,7 @@ export class MlflowSink implements TrackingSink {
         this.parent = null;
       }
     };
+    if (this.options.attachTo) return this.attached(this.options.attachTo, inRun);
     if (resumeRunId !== null) {
       return continueRun(this.tracker, this.client, resumeRunId, { signal }, inRun);
     }
@@ -122,9 +178,23 @@ export class MlflowSink implements TrackingSink {
     );
   }
 
+  /** Inside a parent run another process owns: neither started nor ended here. */
+  private async attached<T>(
+    parentRunId: () => Promise<string>,
+    inRun: (run: ActiveRun) => Promise<T>,
+  ): Promise<T> {
+    const run = await this.client.getRun(await parentRunId());
+    const inherited = systemTags({ gitDir: this.options.gitDir });
+    try {
+      return await inRun(new ActiveRun(this.tracker, run, run.info.experimentId, inherited));
+    } finally {
+      await this.tracker.flush?.();
+    }
+  }
+
   fold<T>(
     fold: number,
-    resumeRunId: string | null,
+    start: FoldRunStart,
     body: (runId: string | null) => Promise<T>,
   ): Promise<T> {
     const parent = this.parent;
@@ -138,11 +208,11 @@ export class MlflowSink implements TrackingSink {
         this.folds.delete(fold);
       }
     };
-    if (resumeRunId !== null) {
+    if (start.kind === 'continue') {
       return continueRun(
         this.tracker,
         this.client,
-        resumeRunId,
+        start.runId,
         { parentRunId: parent.runId, signal },
         inRun,
       );
@@ -151,22 +221,36 @@ export class MlflowSink implements TrackingSink {
       parent,
       {
         runName: `fold_${fold}`,
-        tags: { 'mentallam.fold': String(fold) },
+        tags: {
+          'mentallam.fold': String(fold),
+          ...this.options.foldTags,
+          ...(start.kind === 'replace' ? { [supersedesTag]: start.runId } : {}),
+        },
         params: { fold },
         signal,
         logger,
       },
       async (child) => {
+        if (start.kind === 'replace') await this.supersede(start.runId, child.runId, start.reason);
         await child.logArtifact(store.split(fold).path, 'folds');
         return inRun(child);
       },
     );
   }
 
+  /** Ends a fold run that a new one replaces: FAILED, with the reason and its successor. */
+  private async supersede(runId: string, successor: string, reason: string): Promise<void> {
+    await this.tracker.setTag(runId, supersededByTag, successor);
+    await this.tracker.setTag(runId, errorTag, `superseded by ${successor}: ${reason}`);
+    await this.tracker.updateRun(runId, { status: 'FAILED', endTime: Date.now() });
+  }
+
   async onEvent(event: TrainEvent): Promise<void> {
     const { store } = this.options;
     switch (event.type) {
       case 'run-start': {
+        // The parent's files are its owner's to log.
+        if (this.options.attachTo) return;
         const parent = this.parent!;
         for (const file of [store.config, store.overrides, store.manifest])
           await parent.logArtifact(file.path);
@@ -218,6 +302,7 @@ export class MlflowSink implements TrackingSink {
         return;
       }
       case 'run-end': {
+        if (this.options.attachTo) return;
         const parent = this.parent!;
         const summary = await store.summary.read();
         await parent.logMetrics([
@@ -237,6 +322,23 @@ export class MlflowSink implements TrackingSink {
       default:
         return;
     }
+  }
+
+  async failOpenRuns(runIds: readonly string[], message: string): Promise<void> {
+    for (const runId of runIds) {
+      try {
+        const run = await this.client.getRun(runId);
+        if (run.info.status !== 'RUNNING') continue;
+        await this.tracker.setTag(runId, errorTag, message);
+        await this.tracker.updateRun(runId, { status: 'FAILED', endTime: Date.now() });
+      } catch (error) {
+        this.options.logger.warn('could not end a run another rank left open', {
+          runId,
+          error: (error as Error).message,
+        });
+      }
+    }
+    await this.tracker.flush?.();
   }
 
   close(): Promise<void> {

@@ -1,8 +1,17 @@
 // Inference: a trained adapter, a run or a registered model -> probabilities and labels.
-export { hashId, infer, InferUsageError, latencyFigures } from './infer.js';
+export {
+  checkInferOptions,
+  defaultChunkSize,
+  hashId,
+  infer,
+  InferInterruptedError,
+  InferUsageError,
+} from './infer.js';
+export { LatencyRecorder, latencyFigures } from './latency.js';
+export type { BatchTiming, InferLatency } from './latency.js';
 export type {
+  CheckedInferOptions,
   InferCounts,
-  InferLatency,
   InferOptions,
   InferResult,
   ModelRunOptions,
@@ -14,9 +23,10 @@ export {
   isErrorRecord,
   parseInputLine,
   readLineChunks,
+  ResumeMismatchError,
   validateInput,
 } from './jsonl.js';
-export type { ErrorRecord, InferInput, InputLine, ParsedLine } from './jsonl.js';
+export type { ErrorRecord, InferInput, InputLine, ParsedLine, SkipRecords } from './jsonl.js';
 export {
   defaultCacheDir,
   ModelResolutionError,
@@ -34,7 +44,7 @@ export type {
   ResolveModelOptions,
 } from './model.js';
 export { encodePair, loadNativeModel, Predictor } from './predictor.js';
-export type { BatchTiming, InferenceModel, LoadModelSpec, ModelLoader } from './predictor.js';
+export type { InferenceModel, LoadModelSpec, ModelLoader } from './predictor.js';
 export {
   DEFAULT_THRESHOLD,
   meanThresholds,
@@ -43,3 +53,9 @@ export {
   thresholdFor,
 } from './thresholds.js';
 export type { ThresholdOrigin, ThresholdTable } from './thresholds.js';
+export { inferFile, InferStoppedError, outputCompanions } from './inferFile.js';
+export type { InferFileOptions, InferFileResult, KeptOutput } from './inferFile.js';
+export { createInferProgress, countLines } from './progress.js';
+export type { InferProgress, InferProgressOptions } from './progress.js';
+export { findResumePoint, ResumeFileError } from './resumePoint.js';
+export type { ResumePoint } from './resumePoint.js';

@@ -1,8 +1,11 @@
 /**
  * `infer()`: scores (post, criterion) pairs with a trained model. Three input forms: one post
  * (with one criterion, or all nine), a list of records, or a JSONL stream read and written line by
- * line in chunks. Raw post text is never logged and never sent to MLflow: only counts, latency
- * figures and sha256 digests of the records' ids are.
+ * line in chunks. Everything that needs no model (the arguments, the criterion, an empty post) is
+ * checked before the model loads. A stream stops after the chunk in hand when interrupted, and
+ * picks up after the records an interrupted run already wrote (`skip`). Raw post text is never
+ * logged and never sent to MLflow: only counts, latency figures and sha256 digests of the
+ * records' ids are.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -11,8 +14,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import type { Config } from '../config/index.js';
-import { loadCriteria, percentile, type Criterion } from '../data/index.js';
-import { resolveConfig, resolveConfiguredTracking, type ConfigSource } from '../engine/index.js';
+import { loadCriteria, type Criterion } from '../data/index.js';
+import {
+  listenForStop,
+  resolveConfig,
+  resolveConfiguredTracking,
+  type ConfigSource,
+} from '../engine/index.js';
 import { createLogger, type Logger } from '../infra/index.js';
 import { withParentRun, type ActiveRun, type ResolvedTracking } from '../tracking/index.js';
 import { resolveCriterion } from './criteria.js';
@@ -25,7 +33,9 @@ import {
   type ErrorRecord,
   type InferInput,
   type ParsedLine,
+  type SkipRecords,
 } from './jsonl.js';
+import { type InferLatency } from './latency.js';
 import {
   resolveModel,
   splitFoldSuffix,
@@ -34,7 +44,7 @@ import {
   type ModelSource,
   type ResolvedModel,
 } from './model.js';
-import { Predictor, type BatchTiming, type ModelLoader } from './predictor.js';
+import { Predictor, type ModelLoader } from './predictor.js';
 import { thresholdFor, type ThresholdOrigin, type ThresholdTable } from './thresholds.js';
 
 /** One scored pair. `line` is the JSONL line (1-based) or the record's index in a list. */
@@ -56,17 +66,6 @@ export interface InferCounts {
   pairs: number;
   failed: number;
   positives: number;
-}
-
-/** Model-call latency: per pair = a batch's time divided by its rows. */
-export interface InferLatency {
-  batches: number;
-  totalModelMs: number;
-  wallMs: number;
-  msPerPairMean: number;
-  msPerPairP50: number;
-  msPerPairP95: number;
-  pairsPerSecond: number;
 }
 
 /** What inference and the bench share besides the config and the model. */
@@ -97,8 +96,22 @@ export interface InferOptions extends ConfigSource, ModelReference, ModelRunOpti
   /** JSONL in and out: predictions and error records are written to `output`, not returned. */
   input?: NodeJS.ReadableStream;
   output?: NodeJS.WritableStream;
-  /** Input lines per chunk in streaming mode (bounds memory); default 256. */
+  /**
+   * Input records per chunk in streaming mode (bounds memory); default 256. Chunks are counted
+   * from the first record, so a resumed stream batches exactly as an uninterrupted one.
+   */
   chunkSize?: number;
+  /** Streaming: the records an interrupted run already wrote, read past and not scored. */
+  skip?: SkipRecords;
+  /** Streaming: called once the model is ready, before the first chunk is read. */
+  onStart?: () => void;
+  /** Streaming: called after each chunk is written, with the last input line it covered. */
+  onChunk?: (progress: { line: number; records: number }) => void;
+  /**
+   * Streaming: aborting it (like Ctrl-C or SIGTERM, which are listened for too) stops after the
+   * chunk in hand is written; infer() then rejects with an InferInterruptedError.
+   */
+  signal?: AbortSignal;
   /** Log an inference run to MLflow; default false. */
   logMlflow?: boolean;
 }
@@ -122,7 +135,23 @@ export class InferUsageError extends Error {
   }
 }
 
-function modelSource(options: InferOptions): ModelSource {
+/** A stream stopped by an interrupt; every chunk before it is written. */
+export class InferInterruptedError extends Error {
+  constructor(
+    /** The last input line written (0: none). */
+    readonly line: number,
+    /** Records written by this call (not counting skipped ones). */
+    readonly records: number,
+  ) {
+    super(`interrupted after input line ${line}`);
+    this.name = 'InferInterruptedError';
+  }
+}
+
+/** The number of records per chunk when the caller does not say. */
+export const defaultChunkSize = 256;
+
+function modelSource(options: CheckableOptions): ModelSource {
   const given = [
     options.checkpoint !== undefined ? 'checkpoint' : null,
     options.run !== undefined ? 'run' : null,
@@ -145,7 +174,7 @@ function modelSource(options: InferOptions): ModelSource {
   return { kind: 'registry', uri: options.model! };
 }
 
-function inputMode(options: InferOptions): 'post' | 'list' | 'stream' {
+function inputMode(options: CheckableOptions): 'post' | 'list' | 'stream' {
   const modes = [
     options.post !== undefined ? 'post' : null,
     options.inputs !== undefined ? 'list' : null,
@@ -207,24 +236,6 @@ class IdDigestSink {
 /** sha256 of an id as text: enough to match records later, nothing to read back. */
 export function hashId(id: string | number): string {
   return createHash('sha256').update(String(id)).digest('hex');
-}
-
-export function latencyFigures(timings: readonly BatchTiming[], wallMs: number): InferLatency {
-  const perPair = timings
-    .filter((t) => t.pairs > 0)
-    .map((t) => t.ms / t.pairs)
-    .sort((a, b) => a - b);
-  const totalModelMs = timings.reduce((sum, t) => sum + t.ms, 0);
-  const pairs = timings.reduce((sum, t) => sum + t.pairs, 0);
-  return {
-    batches: timings.length,
-    totalModelMs,
-    wallMs,
-    msPerPairMean: pairs > 0 ? totalModelMs / pairs : 0,
-    msPerPairP50: perPair.length > 0 ? percentile(perPair, 50) : 0,
-    msPerPairP95: perPair.length > 0 ? percentile(perPair, 95) : 0,
-    pairsPerSecond: totalModelMs > 0 ? (pairs * 1000) / totalModelMs : 0,
-  };
 }
 
 /** Scores parsed lines (one chunk) and returns predictions in input order. */
@@ -291,6 +302,47 @@ function trackingFor(config: Config, cwd: string, options: InferOptions, logger:
   });
 }
 
+/** The options as checkInferOptions sees them: only whether an input and output are given. */
+type CheckableOptions = Omit<InferOptions, 'input' | 'output'> & {
+  input?: unknown;
+  output?: unknown;
+};
+
+/** What infer() checks before anything loads: the arguments that need no model. */
+export interface CheckedInferOptions {
+  source: ModelSource;
+  mode: 'post' | 'list' | 'stream';
+  /** One threshold for every criterion, or null for the model's thresholds. */
+  override: number | null;
+  /** The --post mode's criterion, resolved (null: all). */
+  postCriterion: Criterion | null;
+}
+
+/**
+ * Checks the arguments that need no model (model source, input form, threshold, --post and its
+ * --criterion), so a mistake is reported at once instead of after a model load that can take
+ * minutes. Throws InferUsageError.
+ */
+export function checkInferOptions(
+  options: CheckableOptions,
+  config: Config,
+  cwd: string,
+): CheckedInferOptions {
+  const source = modelSource(options);
+  const mode = inputMode(options);
+  const override = checkThreshold(options.threshold ?? config.inference.threshold);
+  let postCriterion: Criterion | null = null;
+  if (mode === 'post') {
+    if (options.post!.trim() === '') throw new InferUsageError('--post is empty');
+    if (options.criterion !== undefined) {
+      // The nine criteria are the data module's; a run's own copy has the same ids and names.
+      const criteria = loadCriteria(resolve(cwd, config.data.criteria_path));
+      postCriterion = resolveCriterionOrUsage(criteria, options.criterion);
+    }
+  }
+  return { source, mode, override, postCriterion };
+}
+
 /** Scores pairs; see InferOptions for the input forms and model sources. */
 export async function infer(options: InferOptions): Promise<InferResult> {
   const now = options.now ?? (() => performance.now());
@@ -298,11 +350,10 @@ export async function infer(options: InferOptions): Promise<InferResult> {
   const cwd = resolve(options.cwd ?? process.cwd());
   const { config } = await resolveConfig(options);
   const logger = options.logger ?? createLogger({ level: config.logging.level });
-  const source = modelSource(options);
-  const mode = inputMode(options);
-  const override = checkThreshold(options.threshold ?? config.inference.threshold);
+  const checked = checkInferOptions(options, config, cwd);
+  const { source, override } = checked;
   const ensemble = options.ensemble ?? config.inference.ensemble;
-  const chunkSize = options.chunkSize ?? 256;
+  const chunkSize = options.chunkSize ?? defaultChunkSize;
 
   const needsTracking =
     source.kind === 'registry' ||
@@ -344,13 +395,13 @@ export async function infer(options: InferOptions): Promise<InferResult> {
           predictor,
           resolved,
           criteria,
-          override,
-          mode,
+          checked,
           options,
           chunkSize,
           digests,
+          logger,
         );
-        const latency = latencyFigures(predictor.timings, now() - started);
+        const latency = predictor.latency.figures(now() - started);
         const result: InferResult = { ...outcome, latency, model: resolved.description };
         if (run) {
           result.runId = run.runId;
@@ -456,12 +507,13 @@ async function runInference(
   predictor: Predictor,
   resolved: ResolvedModel,
   criteria: Criterion[],
-  override: number | null,
-  mode: 'post' | 'list' | 'stream',
+  checked: CheckedInferOptions,
   options: InferOptions,
   chunkSize: number,
   digests: IdDigestSink,
+  logger: Logger,
 ): Promise<Omit<InferResult, 'latency' | 'model' | 'runId'>> {
+  const { mode, override } = checked;
   const counts: InferCounts = { records: 0, pairs: 0, failed: 0, positives: 0 };
   const tally = (predictions: Prediction[], errors: ErrorRecord[]) => {
     counts.pairs += predictions.length;
@@ -473,11 +525,11 @@ async function runInference(
   };
 
   if (mode === 'post') {
+    // Checked before the model loaded; found again in the criteria the model was trained with.
     const selected =
-      options.criterion !== undefined
-        ? [resolveCriterionOrUsage(criteria, options.criterion)]
+      checked.postCriterion !== null
+        ? [resolveCriterionOrUsage(criteria, checked.postCriterion.id)]
         : criteria;
-    if (options.post!.trim() === '') throw new InferUsageError('--post is empty');
     counts.records = 1;
     digests.note(undefined);
     const { predictions, errors } = await scoreLines(
@@ -519,17 +571,33 @@ async function runInference(
     return { predictions, errors, counts };
   }
 
+  // A stream: chunk by chunk, each written whole before the next is read, so an interrupt (or a
+  // kill) loses at most the chunk in hand; the first interrupt stops after it.
   const writer = createJsonlWriter(options.output!);
-  for await (const lines of readLineChunks(options.input!, chunkSize)) {
-    counts.records += lines.length;
-    const parsed = lines.map((l) => parseInputLine(l, criteria));
-    noteIds(parsed.map((p) => (p.id !== undefined ? { id: p.id } : {})));
-    const valid = parsed.filter((p): p is ParsedLine => !isErrorRecord(p));
-    const scored = await scoreLines(predictor, valid, resolved.thresholds, override);
-    const bad = [...parsed.filter(isErrorRecord), ...scored.errors];
-    tally(scored.predictions, bad);
-    for (const record of mergeByLine(scored.predictions, bad)) await writer.write(record);
-    await digests.flush();
+  const stop = listenForStop(logger, options.signal, 'the chunk in hand');
+  options.onStart?.();
+  try {
+    for await (const lines of readLineChunks(options.input!, chunkSize, options.skip)) {
+      counts.records += lines.length;
+      const parsed = lines.map((l) => parseInputLine(l, criteria));
+      noteIds(parsed.map((p) => (p.id !== undefined ? { id: p.id } : {})));
+      const valid = parsed.filter((p): p is ParsedLine => !isErrorRecord(p));
+      const scored = await scoreLines(predictor, valid, resolved.thresholds, override);
+      const bad = [...parsed.filter(isErrorRecord), ...scored.errors];
+      tally(scored.predictions, bad);
+      await writer.writeText(
+        mergeByLine(scored.predictions, bad)
+          .map((record) => `${JSON.stringify(record)}\n`)
+          .join(''),
+      );
+      await digests.flush();
+      const lastLine = lines[lines.length - 1]!.line;
+      options.onChunk?.({ line: lastLine, records: counts.records });
+      if (stop.requested) throw new InferInterruptedError(lastLine, counts.records);
+    }
+  } finally {
+    stop.dispose();
+    writer.close();
   }
   return { predictions: [], errors: [], counts };
 }

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 
 import type { Config } from '../config/index.js';
+import { findModel, modelPathExpectation } from '../engine/index.js';
 import { writeFileAtomic, type Logger } from '../infra/index.js';
 import {
   ConfigFile,
@@ -184,7 +185,11 @@ async function bestFold(
   return best?.fold ?? folds[0]!.index;
 }
 
-/** Base model: --base, else the adapter's base path if it exists here, else the run's model.path. */
+/**
+ * Base model: --base, else the adapter's base path if it holds a model here, else the one
+ * recorded at registration (base_model.json), else the run's model.path, else the current
+ * config's. A model is a checkpoint directory, a .gguf file or a directory holding one.
+ */
 function resolveBase(
   options: ResolveModelOptions,
   settings: AdapterSettings,
@@ -194,19 +199,23 @@ function resolveBase(
 ): string {
   const candidates: string[] = [];
   if (options.base !== undefined) {
-    const dir = resolve(cwd, options.base);
-    if (!isDir(dir)) throw new ModelResolutionError(`--base ${options.base}: no such directory`);
-    return dir;
+    const path = resolve(cwd, options.base);
+    if (!findModel(path)) {
+      throw new ModelResolutionError(
+        `--base ${options.base}: no model there (expected ${modelPathExpectation})`,
+      );
+    }
+    return path;
   }
   if (settings.baseModelNameOrPath) candidates.push(resolve(cwd, settings.baseModelNameOrPath));
   if (recorded) candidates.push(resolve(cwd, recorded));
   if (trainingConfig) candidates.push(resolve(cwd, trainingConfig.model.path));
   if (options.config) candidates.push(resolve(cwd, options.config.model.path));
-  const found = candidates.find((dir) => existsSync(join(dir, 'config.json')));
+  const found = candidates.find((path) => findModel(path) !== null);
   if (found) return found;
   throw new ModelResolutionError(
     `cannot find the base model (tried ${candidates.length > 0 ? candidates.join(', ') : 'nothing'}); ` +
-      'pass --base <model dir>',
+      'pass --base <model dir or .gguf file>',
   );
 }
 

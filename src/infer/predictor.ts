@@ -1,7 +1,7 @@
 // Scores (post, criterion) pairs with a resolved model: prompt -> token ids exactly as training
 // built them -> length-sorted batches -> P(yes), averaged over the fold adapters of an ensemble.
 import type { Config } from '../config/index.js';
-import { loadTokenizer, type Criterion, type Tokenizer } from '../data/index.js';
+import { openTokenizer, type Criterion, type Tokenizer } from '../data/index.js';
 import type { Logger } from '../infra/index.js';
 import {
   collateBatch,
@@ -16,6 +16,7 @@ import {
   type ModelBatch,
   type TokenizedExamples,
 } from '../engine/index.js';
+import { LatencyRecorder } from './latency.js';
 import type { AdapterSettings, ResolvedModel } from './model.js';
 
 /** What inference needs from the native Classifier. */
@@ -110,13 +111,6 @@ export interface PredictorOptions {
   criteria?: readonly Criterion[];
 }
 
-/** Seconds spent by one model call and how many pairs it scored. */
-export interface BatchTiming {
-  ms: number;
-  pairs: number;
-  seqLen: number;
-}
-
 function loadSpec(
   config: Config,
   modelDir: string,
@@ -149,7 +143,8 @@ function loadSpec(
  */
 export class Predictor {
   readonly tokenizer: Tokenizer;
-  readonly timings: BatchTiming[] = [];
+  /** Model-call latency, in bounded memory however many batches run. */
+  readonly latency = new LatencyRecorder();
   /** Index of the adapter in the model's weights; -1 = none yet (ensemble before the first chunk). */
   private loadedAdapter: number;
   private constructor(
@@ -167,7 +162,7 @@ export class Predictor {
 
   static async open(options: PredictorOptions): Promise<Predictor> {
     const { resolved, config } = options;
-    const tokenizer = await loadTokenizer(resolved.baseModelDir, tokenizerOptions(config));
+    const tokenizer = await openTokenizer(resolved.baseModelDir, tokenizerOptions(config));
     const loadModel = options.loadModel ?? loadNativeModel;
     const device = options.loadModel
       ? { device: config.model.device === 'auto' ? 'cpu' : config.model.device, dtype: 'float32' }
@@ -276,7 +271,7 @@ export class Predictor {
             });
         const began = this.now();
         const probabilities = await this.model.predictProba(batch);
-        this.timings.push({ ms: this.now() - began, pairs: indices.length, seqLen: batch.seqLen });
+        this.latency.add({ ms: this.now() - began, pairs: indices.length, seqLen: batch.seqLen });
         if (probabilities.length !== indices.length) {
           throw new Error(
             `the model returned ${probabilities.length} scores for ${indices.length} rows`,

@@ -17,3 +17,5 @@ export type { CamelCase, CamelCased } from './camelCase.js';
 export { createRng, deriveSeed } from './rng.js';
 export { interruptedExitCode, onInterrupt, wasInterrupted } from './signals.js';
 export type { InterruptHandler, InterruptSignal } from './signals.js';
+export { acquirePidLock, isStale, LockHeldError, processStartTime } from './pidLock.js';
+export type { LockOwner, PidLock } from './pidLock.js';

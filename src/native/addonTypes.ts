@@ -14,6 +14,8 @@ export const NATIVE_ERROR_CODES = [
   'ERR_NATIVE_OOM',
   /** Bad input: an argument, an option, a file (config.json, safetensors, an adapter). */
   'ERR_NATIVE_USER',
+  /** The process group failed: a peer rank died, hung or stopped with an error (named). */
+  'ERR_NATIVE_DISTRIBUTED',
   /** Anything else: a libtorch check that should not fail, a bug. */
   'ERR_NATIVE_INTERNAL',
 ] as const;
@@ -59,6 +61,38 @@ export interface RuntimeBinding {
   setNumThreads(threads: number): void;
   checkDevice(device: string): string;
   manualSeed(seed: number): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA memory (native/addon_cuda.cc; a CUDA build only, `cuda` is undefined on a CPU build)
+// ---------------------------------------------------------------------------------------------
+
+/** The CUDA caching allocator's figures for one device, in bytes (torch.cuda.memory_stats()). */
+export interface CudaMemoryStats {
+  device: number;
+  /** Held by live tensors now / at the peak since the last resetPeakMemoryStats. */
+  allocated: number;
+  maxAllocated: number;
+  /** Held by the allocator (live + cached blocks) now / at the peak. */
+  reserved: number;
+  maxReserved: number;
+  /** cudaMalloc failures recovered by freeing the cache, and real out-of-memory errors. */
+  allocRetries: number;
+  ooms: number;
+  /** The device as the driver sees it (cudaMemGetInfo). */
+  free: number;
+  total: number;
+  /** The allocator's cap (testing.cudaSetMemoryFraction); 1 when none. */
+  memoryFraction: number;
+}
+
+export interface CudaBinding {
+  memoryStats(device?: number): CudaMemoryStats;
+  resetPeakMemoryStats(device?: number): void;
+  /** Returns cached blocks no tensor uses to the driver (torch.cuda.empty_cache()). */
+  emptyCache(): void;
+  /** Waits for the device's queued kernels. */
+  synchronize(device?: number): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -316,6 +350,16 @@ export interface ClassifierGradients {
   grads: Record<string, Float32Array>;
 }
 
+/** Data-parallel gradient sync of the last optimizer step (native/gradient_sync.h). */
+export interface GradientSyncStats {
+  /** Flat buckets the trainable gradients are packed into. */
+  buckets: number;
+  /** Buckets of the last step whose all-reduce started during backward (the rest after it). */
+  startedInBackward: number;
+  /** Optimizer steps synced so far. */
+  steps: number;
+}
+
 /** A NativeClassifier instance. */
 export interface AddonClassifier {
   load(options: ClassifierLoadOptions): Promise<void>;
@@ -335,6 +379,11 @@ export interface AddonClassifier {
   merge(): Promise<void>;
   info(): ClassifierInfo;
   dispose(): void;
+  /** Data-parallel training over `group` (null: this process alone). */
+  setGradientSync(group: AddonProcessGroup | null, bucketBytes: number): Promise<void>;
+  /** A data-parallel step in which this rank has no micro-batch (loss is NaN). */
+  syncStep(options: TrainStepOptions): Promise<TrainStepResult>;
+  gradientSyncStats(): GradientSyncStats | null;
 }
 
 export interface ClassifierBinding {
@@ -398,6 +447,25 @@ export interface TestingBinding {
     k2: number,
     n: number,
   ): Promise<Float32Array>;
+  /** Starts libtorch's op profiler on the compute thread (rejects when one is running). */
+  startProfiler(options?: { recordShapes?: boolean }): Promise<void>;
+  /** Stops it: the CPU ops it saw; with tracePath also a Chrome trace written there. */
+  stopProfiler(options?: { tracePath?: string }): Promise<OpEvent[]>;
+  /**
+   * CUDA builds only: caps the caching allocator at fraction x the device's memory
+   * (torch.cuda.set_per_process_memory_fraction), so that a test runs out of memory for real.
+   */
+  cudaSetMemoryFraction?(fraction: number, device?: number): void;
+}
+
+/** One op, autograd node or scope libtorch's profiler recorded (times in microseconds). */
+export interface OpEvent {
+  name: string;
+  startUs: number;
+  durationUs: number;
+  thread: number;
+  /** Input shapes as JSON when recordShapes was set, else ''. */
+  shapes: string;
 }
 
 /** The whole module as addon.cc exports it. */
@@ -471,12 +539,80 @@ export interface GgufBinding {
   readGgufTensor(path: string, name: string): Promise<GgufTensor>;
 }
 
+// ---------------------------------------------------------------------------------------------
+// torch.distributed (native/addon_distributed.cc): a c10d process group (TCPStore rendezvous,
+// Gloo on the CPU, NCCL on CUDA) with a watchdog that names a failed rank.
+// ---------------------------------------------------------------------------------------------
+
+export interface ProcessGroupJoinOptions {
+  rank: number;
+  worldSize: number;
+  masterAddr: string;
+  masterPort: number;
+  /** A launcher's agent hosts the store (torchrun), so rank 0 does not start one. */
+  agentStore?: boolean;
+  /** Bounds every collective and the join; a silent peer is declared failed after it. */
+  timeoutMs: number;
+  backend?: 'gloo' | 'nccl';
+  /** nccl: this rank's GPU, "cuda:N". */
+  device?: string;
+  /** GLOO_SOCKET_IFNAME. */
+  glooInterface?: string;
+}
+
+export interface ProcessGroupInfo {
+  rank: number;
+  worldSize: number;
+  backend: string;
+  device: string;
+}
+
+/** A NativeProcessGroup instance. Collectives run on the compute thread, in call order. */
+export interface AddonProcessGroup {
+  join(options: ProcessGroupJoinOptions): Promise<void>;
+  info(): ProcessGroupInfo;
+  allReduceSum<T extends Float32Array | Float64Array>(values: T, what: string): Promise<T>;
+  /** Every rank's values (same length on every rank), concatenated in rank order. */
+  allGather(values: Float32Array, what: string): Promise<Float32Array>;
+  broadcast<T extends Float32Array | Float64Array>(
+    values: T,
+    root: number,
+    what: string,
+  ): Promise<T>;
+  barrier(what: string): Promise<void>;
+  publish(key: string, value: string): Promise<void>;
+  /** Waits for a key as long as every rank is alive. */
+  await(key: string): Promise<string>;
+  /** Every rank's value for `key`, in rank order. */
+  exchange(key: string, value: string): Promise<string[]>;
+  /** Adds delta to a store counter (created at 0); the new value. Atomic across ranks. */
+  add(key: string, delta: number): Promise<number>;
+  /** A message naming the failed rank, or null. */
+  failure(): string | null;
+  leave(error?: string): Promise<void>;
+}
+
+export interface DistributedBackends {
+  gloo: boolean;
+  nccl: boolean;
+  /** What to install for each backend this build lacks (null when built). */
+  missing: { gloo: string | null; nccl: string | null };
+}
+
+export interface DistributedBinding {
+  NativeProcessGroup: new () => AddonProcessGroup;
+  distributedBackends(): DistributedBackends;
+}
+
 export interface BindingModule
   extends
     RuntimeBinding,
     CheckpointIoBinding,
     ClassifierBinding,
     HiddenStateCacheBinding,
-    GgufBinding {
+    GgufBinding,
+    DistributedBinding {
   testing: TestingBinding;
+  /** Present on a CUDA build only. */
+  cuda?: CudaBinding;
 }

@@ -2,6 +2,7 @@ import type {
   AddonClassifier,
   Batch as AddonBatch,
   CachedRows,
+  GradientSyncStats,
   ClassifierGradients,
   ClassifierInfo,
   ClassifierLoadOptions,
@@ -11,6 +12,7 @@ import type {
 } from './addonTypes.js';
 import type { HiddenStateCache } from './hiddenStateCache.js';
 import { addon } from './loadAddon.js';
+import type { ProcessGroup } from './processGroup.js';
 
 /**
  * A batch for Classifier: the addon's Batch, whose hiddenStates (rows read from the frozen-bottom
@@ -134,6 +136,31 @@ export class Classifier {
 
   info(): ClassifierInfo {
     return this.native.info();
+  }
+
+  /**
+   * Data-parallel training over `group`: the last micro-batch of each step all-reduces the
+   * trainable gradients in buckets of `bucketBytes` during its backward, and the step averages
+   * over every rank's micro-batches. null: this process alone.
+   */
+  async setGradientSync(
+    group: ProcessGroup | null,
+    options: { bucketBytes: number },
+  ): Promise<void> {
+    return this.native.setGradientSync(
+      group?.native ?? null,
+      Math.max(1, Math.round(options.bucketBytes)),
+    );
+  }
+
+  /** A data-parallel optimizer step in which this rank has no micro-batch of its own. */
+  async syncStep(options: TrainStepOptions): Promise<TrainStepResult> {
+    return this.native.syncStep(options);
+  }
+
+  /** How the last data-parallel step's buckets went (null without a gradient sync). */
+  gradientSyncStats(): GradientSyncStats | null {
+    return this.native.gradientSyncStats();
   }
 
   /** Frees the native model now, or when a running call ends; later calls reject. */

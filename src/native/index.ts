@@ -9,12 +9,16 @@ export type {
   ClassifierInfo,
   ClassifierLoadOptions,
   CpuCacheStats,
+  CudaBinding,
+  CudaMemoryStats,
+  DistributedBackends,
   DoraLayers,
   DoraOptions,
   GgufInspection,
   GgufTensor,
   GgufTensorInfo,
   GgufValue,
+  GradientSyncStats,
   HiddenStateCacheInfo,
   HiddenStateCacheOptions,
   LlamaConfig,
@@ -22,6 +26,9 @@ export type {
   NativeError,
   NativeErrorCode,
   NativeInfo,
+  OpEvent,
+  ProcessGroupInfo,
+  ProcessGroupJoinOptions,
   ResolvedDoraOptions,
   RopeScaling,
   SafetensorsDtype,
@@ -47,5 +54,6 @@ export type { Batch } from './classifier.js';
 export { HiddenStateCache } from './hiddenStateCache.js';
 export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
-export { checkDevice, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
+export { distributedBackends, ProcessGroup } from './processGroup.js';
+export { checkDevice, cudaMemory, manualSeed, nativeInfo, setNumThreads } from './runtime.js';
 export { testing } from './testing.js';

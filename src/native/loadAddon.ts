@@ -11,12 +11,23 @@ const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
 let binding: BindingModule | undefined;
 
-/** Loads the addon once; a clear error when it has not been built. */
+/**
+ * Loads the addon once; a clear error when it has not been built. MENTALLAM_ADDON names another
+ * build of it (a CUDA build in its own folder, or code compiled outside dist/, as the GPU tests
+ * are).
+ */
 export function addon(): BindingModule {
   if (binding) return binding;
-  const path = join(packageRoot, 'build', 'Release', 'mentallam.node');
+  const override = process.env.MENTALLAM_ADDON;
+  const path = override
+    ? resolve(override)
+    : join(packageRoot, 'build', 'Release', 'mentallam.node');
   if (!existsSync(path)) {
-    throw new Error(`the native addon is not built (${path} is missing): run npm run build:native`);
+    throw new Error(
+      override
+        ? `MENTALLAM_ADDON=${override}: no such file`
+        : `the native addon is not built (${path} is missing): run npm run build:native`,
+    );
   }
   const require = createRequire(import.meta.url);
   binding = require(path) as BindingModule;

@@ -1,4 +1,4 @@
-import type { NativeInfo } from './addonTypes.js';
+import type { CudaBinding, NativeInfo } from './addonTypes.js';
 import { addon } from './loadAddon.js';
 
 export function nativeInfo(): NativeInfo {
@@ -18,4 +18,12 @@ export function checkDevice(device: string): string {
 /** Seeds libtorch's global generators (dropout masks). */
 export function manualSeed(seed: number): void {
   addon().manualSeed(seed);
+}
+
+/**
+ * The CUDA caching allocator's memory figures and controls; undefined when the addon was built
+ * against a CPU-only libtorch.
+ */
+export function cudaMemory(): CudaBinding | undefined {
+  return addon().cuda;
 }

@@ -1,10 +1,13 @@
 // The run directory as a typed store: its layout, and a validated write/read pair per file.
 export { JsonCodec, Metric, MetricRecord, RunFileError } from './codec.js';
 export { ConfigFile, JsonFile, OverridesFile, TextFile } from './files.js';
+export { claimNewRun, claimRunForResume, RunDirectoryError } from './claim.js';
+export type { RunClaim } from './claim.js';
 export {
   foldDirName,
   foldFiles,
   foldOfDirName,
+  rankDirName,
   registeredModelFiles,
   runFiles,
   splitFileName,

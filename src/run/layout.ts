@@ -29,6 +29,13 @@ export const runFiles = {
   plotsDir: 'plots',
   /** The latency bench's default output folder. */
   benchDir: 'bench',
+  /** Which process runs the run now (pid, host, start time); removed when it ends. */
+  lock: 'run.lock',
+  /**
+   * Multi-process runs: what a rank other than 0 keeps for itself, ranks/rank_{r}/ (the fold
+   * trainer's adapters and checkpoints in ddp mode, the tracking spool in folds mode).
+   */
+  ranksDir: 'ranks',
 } as const;
 
 /** Files and folders in each fold_{i}/ (and, flat, in the fold's MLflow child run). */
@@ -65,6 +72,10 @@ export function foldDirName(fold: number): string {
 export function foldOfDirName(name: string): number | null {
   const match = /^fold_(\d+)$/.exec(name);
   return match ? Number(match[1]) : null;
+}
+
+export function rankDirName(rank: number): string {
+  return `rank_${rank}`;
 }
 
 export function splitFileName(fold: number): string {

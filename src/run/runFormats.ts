@@ -116,15 +116,27 @@ export const TrainingSummary = Type.Object({
 });
 export type TrainingSummary = StaticDecode<typeof TrainingSummary>;
 
-/** run-state.json. */
+/**
+ * run-state.json. A fold's status says how a resume goes on with it: 'done' is read back;
+ * 'interrupted' (Ctrl-C: a checkpoint was saved at `checkpointStep`) continues from the checkpoint
+ * in the same tracking run; 'running' (the process died without a checkpoint: kill -9, a crash)
+ * and 'failed' (NaN/Inf loss) start again from step 0 in a new tracking run.
+ */
 export const RunState = Type.Object({
   parentRunId: Nullable(Type.String()),
-  /** Fold index -> its child run id and status; 'failed' (NaN/Inf loss) is trained again by a resume. */
+  /** Fold index -> its child run id and status. */
   folds: Type.Record(
     Type.String(),
     Type.Object({
       runId: Nullable(Type.String()),
-      status: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed')]),
+      status: Type.Union([
+        Type.Literal('running'),
+        Type.Literal('interrupted'),
+        Type.Literal('done'),
+        Type.Literal('failed'),
+      ]),
+      /** 'interrupted': the step its checkpoint holds. */
+      checkpointStep: Type.Optional(Count),
       error: Type.Optional(Type.String()),
     }),
   ),

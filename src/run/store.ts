@@ -26,6 +26,7 @@ import {
   foldDirName,
   foldFiles,
   foldOfDirName,
+  rankDirName,
   registeredModelFiles,
   runFiles,
   splitFileName,
@@ -139,6 +140,11 @@ export class RunStore {
 
   fold(index: number): FoldStore {
     return new FoldStore(this.dir, index);
+  }
+
+  /** ranks/rank_{r}/: a rank's own files in a multi-process run, laid out as a run directory. */
+  rank(rank: number): RunStore {
+    return new RunStore(join(this.dir, runFiles.ranksDir, rankDirName(rank)));
   }
 
   /** The fold_{i}/ folders present, by index. */

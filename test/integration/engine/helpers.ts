@@ -22,7 +22,7 @@ export function smallRunOverrides(dir: string, runName: string, extra: string[] 
     'data.splits.inner_validation_fraction=0.25',
     'data.prompt.max_length=112',
     'logging.mlflow.enabled=false',
-    'logging.progress=none',
+    'logging.progress.mode=none',
     'logging.level=error',
     ...extra,
   ];

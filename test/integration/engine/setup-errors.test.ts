@@ -1,6 +1,7 @@
 /**
  * Set-up problems a user meets first: each is one clear message naming the path or key, raised
- * before anything is trained, and what was already written stays.
+ * before anything is trained; the new run's directory is removed again (nothing of it is worth
+ * keeping), and nothing else is touched.
  */
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,9 +23,11 @@ describe('set-up errors', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mentallam-setup-'));
     await expect(
       trainFolds({ overrides: overrides(dir, ['model.create_if_missing=false']), cwd: dir }),
-    ).rejects.toThrow(/model\.path .*model has no config\.json/);
-    // The run directory already holds the resolved config: nothing written is lost.
-    expect(existsSync(join(dir, 'run', 'config.yaml'))).toBe(true);
+    ).rejects.toThrow(
+      /model\.path .*model holds no model: expected a Hugging Face Llama checkpoint/,
+    );
+    // The run had not started: no empty run directory is left behind.
+    expect(existsSync(join(dir, 'run'))).toBe(false);
   });
 
   test('a tokenizer larger than the model vocabulary is refused, naming both sizes', async () => {
@@ -36,7 +39,9 @@ describe('set-up errors', () => {
     writeFileSync(configPath, JSON.stringify({ ...modelConfig, vocab_size: 300 }));
     await expect(
       trainFolds({ overrides: overrides(dir, ['run_dir=' + join(dir, 'run2')]), cwd: dir }),
-    ).rejects.toThrow(/tokenizer\.json has \d+ tokens but config\.json's vocab_size is 300/);
+    ).rejects.toThrow(
+      /the tokenizer \(.*tokenizer\.json\) has \d+ tokens but config\.json's vocab_size is 300/,
+    );
   }, 300_000);
 
   test('ReDSM5 data that is not there names data.dir', async () => {

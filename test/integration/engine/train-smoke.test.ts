@@ -32,7 +32,7 @@ function smokeOverrides(dir: string, trackingUri: string): string[] {
     'training.eval_every_steps=5',
     `logging.mlflow.tracking_uri=${trackingUri}`,
     'logging.mlflow.experiment_name=smoke',
-    'logging.progress=none',
+    'logging.progress.mode=none',
     'logging.level=warn',
   ];
 }
@@ -220,6 +220,8 @@ describe('trainFolds smoke run (2 folds, tiny model, real MLflow)', () => {
       overrides: [`model.path=${join(dir, 'model')}`, 'logging.level=error'],
       env: { ...process.env, MLFLOW_TRACKING_URI: server.uri },
       cwd: dir,
+      // Its own download cache: the shared one may hold another server's version 1.
+      cacheDir: join(dir, 'infer-cache'),
     });
     expect(scored.predictions).toHaveLength(9);
     for (const prediction of scored.predictions) {

@@ -1,4 +1,13 @@
-import { checkDevice, nativeInfo, setNumThreads, testing } from '../../../src/native/index.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import {
+  checkDevice,
+  cudaMemory,
+  nativeInfo,
+  setNumThreads,
+  testing,
+} from '../../../src/native/index.js';
 
 const { matmul } = testing;
 
@@ -23,12 +32,44 @@ function randomArray(length: number, seed: number): Float32Array {
   return out;
 }
 
+const root = resolve(import.meta.dirname ?? '.', '../../..');
+
+/**
+ * The libtorch build/ was configured with (CMakeCache.txt's TORCH_ROOT): its version without the
+ * local part ("2.13.0" for "2.13.0+cu130"), and whether the addon was built for CUDA.
+ */
+function builtAgainst(): { version: string; cuda: boolean } | undefined {
+  const cache = join(root, 'build', 'CMakeCache.txt');
+  if (process.env.MENTALLAM_ADDON || !existsSync(cache)) return undefined;
+  const text = readFileSync(cache, 'utf8');
+  const torchRoot = /^TORCH_ROOT:\w+=(.*)$/m.exec(text)?.[1];
+  if (!torchRoot) return undefined;
+  const versionPy = join(torchRoot, 'version.py');
+  const buildVersion = join(torchRoot, 'build-version');
+  const full = existsSync(versionPy)
+    ? /^__version__\s*=\s*'([^']+)'/m.exec(readFileSync(versionPy, 'utf8'))?.[1]
+    : existsSync(buildVersion)
+      ? readFileSync(buildVersion, 'utf8').trim()
+      : undefined;
+  if (!full) return undefined;
+  const cudaLibraries = existsSync(join(torchRoot, 'lib', 'libtorch_cuda.so'));
+  const mode = /^MENTALLAM_CUDA:\w+=(.*)$/m.exec(text)?.[1] ?? 'AUTO';
+  return { version: full.split('+')[0]!, cuda: cudaLibraries && mode !== 'OFF' };
+}
+
 describe('native addon skeleton', () => {
-  test('info reports the libtorch it was built against', () => {
+  test('info reports the libtorch it was built against, CPU or CUDA build', () => {
     const info = nativeInfo();
-    expect(info.torchVersion).toMatch(/^2\.13\.0/);
-    expect(info.cudaAvailable).toBe(false);
-    expect(info.cudaDeviceCount).toBe(0);
+    expect(info.torchVersion).toMatch(/^\d+\.\d+\.\d+/);
+    const built = builtAgainst();
+    if (built) {
+      expect(info.torchVersion).toBe(built.version);
+      expect(info.builtWithCuda).toBe(built.cuda);
+    }
+    // A CUDA build exports the allocator's figures; a CPU build has neither them nor a device.
+    expect(cudaMemory() !== undefined).toBe(info.builtWithCuda);
+    if (!info.builtWithCuda) expect(info.cudaAvailable).toBe(false);
+    expect(info.cudaAvailable).toBe(info.cudaDeviceCount > 0);
     expect(info.threads).toBeGreaterThanOrEqual(1);
   });
 
@@ -77,9 +118,17 @@ describe('native addon skeleton', () => {
     );
   });
 
-  test('asking for cuda on a CPU libtorch is a clear error', () => {
+  test('cuda is usable exactly when the build and the machine have it, else a clear error', () => {
+    const info = nativeInfo();
     expect(checkDevice('cpu')).toBe('cpu');
-    expect(() => checkDevice('cuda')).toThrow(/CPU-only libtorch/);
     expect(() => checkDevice('tpu')).toThrow(/unknown device 'tpu'/);
+    if (!info.builtWithCuda) {
+      expect(() => checkDevice('cuda')).toThrow(/CPU-only libtorch/);
+    } else if (!info.cudaAvailable) {
+      expect(() => checkDevice('cuda')).toThrow(/no CUDA device is available/);
+    } else {
+      expect(checkDevice('cuda')).toBe('cuda:0');
+      expect(() => checkDevice(`cuda:${info.cudaDeviceCount}`)).toThrow(/does not exist/);
+    }
   });
 });

@@ -163,7 +163,8 @@ async function startProxy(upstream: string): Promise<Proxy> {
     outageAfterDrop: 0,
     close: async () => undefined,
   };
-  const http: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+  // An upstream failure answers 502 rather than leaving a rejected promise nobody awaits.
+  const forward = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const path = (req.url ?? '/').split('?')[0] as string;
@@ -194,6 +195,12 @@ async function startProxy(upstream: string): Promise<Proxy> {
       'content-type': String(answer.headers['content-type'] ?? 'application/json'),
     });
     res.end(body);
+  };
+  const http: Server = createServer((req, res) => {
+    forward(req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(String(error));
+    });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   proxy.uri = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;

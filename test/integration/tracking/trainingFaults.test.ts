@@ -184,7 +184,7 @@ function overrides(runName: string, experiment: string): string[] {
     'logging.mlflow.retry.max_attempts=2',
     'logging.mlflow.retry.base_ms=50',
     'logging.mlflow.retry.cap_ms=200',
-    'logging.progress=none',
+    'logging.progress.mode=none',
     'logging.level=error',
   ];
 }

@@ -1,12 +1,18 @@
 """Oracle for the native Classifier parity tests: transformers' LlamaForSequenceClassification
-with a peft DoRA adapter, fp32, eager attention, dropout 0. Called from jest; prints JSON.
+with a peft DoRA adapter, fp32, eager attention, dropout 0. Called from jest (test/parity) and
+from the GPU tests (test/gpu); prints JSON.
 
 Subcommands:
   make-model   --dir D --config JSON --seed S [--std X]   write a random HF checkpoint
   make-adapter --model D --out A --dora JSON --seed S      a peft DoRA adapter with B != 0
-  logits       --model D --adapter A --batch F             pooled logits (B, C)
+  logits       --model D --adapter A --batch F [--merge]   pooled logits (B, C)
   train        --model D --adapter A --batch F --steps N --lr X --wd X --clip X --out A2
   compare      --a F1 --b F2                               max |diff| per tensor of 2 safetensors
+
+logits, grads and train take --device (cpu, cuda, cuda:N; default cpu) and --dtype (float32 or
+bfloat16, the frozen base's dtype; default float32). With bfloat16 the adapters stay fp32 (peft's
+autocast_adapter_dtype) and so does the trained score head, cast here to mirror mentallam, whose
+head is fp32 on the fp32-cast pooled hidden state; the optimizer then works in fp32 throughout.
 """
 
 import argparse
@@ -19,11 +25,23 @@ from safetensors.torch import load_file
 from transformers import LlamaConfig, LlamaForSequenceClassification
 
 
-def load_base(model_dir):
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def load_base(model_dir, dtype="float32", device="cpu"):
     model = LlamaForSequenceClassification.from_pretrained(
-        model_dir, dtype=torch.float32, attn_implementation="eager"
+        model_dir, dtype=DTYPES[dtype], attn_implementation="eager"
     )
-    return model
+    return model.to(device)
+
+
+def fp32_score_head(model):
+    """The trained copy of the score head in fp32, fed the hidden state cast to fp32."""
+    for module in model.modules():
+        if hasattr(module, "modules_to_save"):
+            for head in module.modules_to_save.values():
+                head.float()
+                head.register_forward_pre_hook(lambda _m, args: (args[0].float(),))
 
 
 def make_model(args):
@@ -75,19 +93,22 @@ def make_adapter(args):
     print(json.dumps({"ok": True}))
 
 
-def read_batch(path):
+def read_batch(path, device="cpu"):
     with open(path) as f:
         b = json.load(f)
     shape = (b["batchSize"], b["seqLen"])
-    ids = torch.tensor(b["inputIds"], dtype=torch.long).view(shape)
-    mask = torch.tensor(b["attentionMask"], dtype=torch.long).view(shape)
-    labels = torch.tensor(b["labels"], dtype=torch.long) if "labels" in b else None
+    ids = torch.tensor(b["inputIds"], dtype=torch.long).view(shape).to(device)
+    mask = torch.tensor(b["attentionMask"], dtype=torch.long).view(shape).to(device)
+    labels = torch.tensor(b["labels"], dtype=torch.long).to(device) if "labels" in b else None
     return ids, mask, labels
 
 
 def peft_model(args, trainable):
-    base = load_base(args.model)
+    base = load_base(args.model, args.dtype, args.device)
     model = PeftModel.from_pretrained(base, args.adapter, is_trainable=trainable)
+    model.to(args.device)
+    if args.dtype != "float32":
+        fp32_score_head(model)
     return model
 
 
@@ -103,19 +124,23 @@ def adapted_layers(model):
 def logits(args):
     model = peft_model(args, trainable=False)
     model.eval()
+    # Before a merge, which removes the adapter modules.
+    layers = adapted_layers(model)
+    if args.merge:
+        model = model.merge_and_unload()
     results = []
     for path in args.batch:
-        ids, mask, _ = read_batch(path)
+        ids, mask, _ = read_batch(path, args.device)
         with torch.no_grad():
             out = model(input_ids=ids, attention_mask=mask).logits
-        results.append(out.flatten().tolist())
-    print(json.dumps({"logits": results, "layers": adapted_layers(model)}))
+        results.append(out.float().flatten().tolist())
+    print(json.dumps({"logits": results, "layers": layers}))
 
 
 def train(args):
     model = peft_model(args, trainable=True)
     model.train()  # dropout is 0, so train mode only matters for bookkeeping
-    ids, mask, labels = read_batch(args.batch)
+    ids, mask, labels = read_batch(args.batch, args.device)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     decay = [p for n, p in params if "lora_magnitude_vector" not in n]
     no_decay = [p for n, p in params if "lora_magnitude_vector" in n]
@@ -128,7 +153,7 @@ def train(args):
     for _ in range(args.steps):
         optimizer.zero_grad()
         out = model(input_ids=ids, attention_mask=mask).logits
-        loss = torch.nn.functional.cross_entropy(out, labels)
+        loss = torch.nn.functional.cross_entropy(out.float(), labels)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_([p for _, p in params], args.clip)
         optimizer.step()
@@ -148,12 +173,14 @@ def peft_key(name):
 def grads(args):
     model = peft_model(args, trainable=True)
     model.train()
-    ids, mask, labels = read_batch(args.batch[0])
+    ids, mask, labels = read_batch(args.batch[0], args.device)
     out = model(input_ids=ids, attention_mask=mask).logits
-    loss = torch.nn.functional.cross_entropy(out, labels)
+    loss = torch.nn.functional.cross_entropy(out.float(), labels)
     loss.backward()
     result = {
-        peft_key(n): p.grad.flatten().tolist() for n, p in model.named_parameters() if p.requires_grad
+        peft_key(n): p.grad.float().flatten().tolist()
+        for n, p in model.named_parameters()
+        if p.requires_grad
     }
     print(json.dumps({"loss": loss.item(), "grads": result}))
 
@@ -174,6 +201,10 @@ def compare(args):
 def main():
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
+    # Where the peft model runs, and its frozen base's dtype.
+    placed = argparse.ArgumentParser(add_help=False)
+    placed.add_argument("--device", default="cpu")
+    placed.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     p = sub.add_parser("make-model")
     p.add_argument("--dir", required=True)
     p.add_argument("--config", required=True)
@@ -184,15 +215,16 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--dora", required=True)
     p.add_argument("--seed", type=int, default=0)
-    p = sub.add_parser("logits")
+    p = sub.add_parser("logits", parents=[placed])
     p.add_argument("--model", required=True)
     p.add_argument("--adapter", required=True)
     p.add_argument("--batch", required=True, nargs="+")
-    p = sub.add_parser("grads")
+    p.add_argument("--merge", action="store_true", help="merge_and_unload() first")
+    p = sub.add_parser("grads", parents=[placed])
     p.add_argument("--model", required=True)
     p.add_argument("--adapter", required=True)
     p.add_argument("--batch", required=True, nargs=1)
-    p = sub.add_parser("train")
+    p = sub.add_parser("train", parents=[placed])
     p.add_argument("--model", required=True)
     p.add_argument("--adapter", required=True)
     p.add_argument("--batch", required=True)
@@ -207,6 +239,8 @@ def main():
     p.add_argument("--b", required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    # fp32 means fp32 on a GPU too: no TF32 matmuls (the default, made explicit).
+    torch.set_float32_matmul_precision("highest")
     {
         "make-model": make_model,
         "make-adapter": make_adapter,

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { load } from 'js-yaml';
@@ -8,6 +8,7 @@ import {
   flattenConfig,
   loadConfig,
   overridesToYaml,
+  packageRoot,
   validateConfig,
   type ConfigProblem,
 } from '../../../src/config/index.js';
@@ -370,6 +371,24 @@ describe('interpolation', () => {
     const { config } = await loadWith('model:\n  path: ${env:X,/a,b:c}\n  name: \\${seed}\n');
     expect(config.model.path).toBe('/a,b:c');
     expect(config.model.name).toBe('${seed}');
+  });
+
+  test('${package:PATH} is the path inside the package, whatever the working directory', async () => {
+    const { config } = await loadWith('model:\n  path: ${package:models/x}\n');
+    expect(config.model.path).toBe(join(packageRoot, 'models', 'x'));
+    // The shipped data groups point at the criteria the package ships, absolute and present.
+    expect(config.data.criteria_path).toBe(join(packageRoot, 'data', 'dsm5', 'criteria.json'));
+    expect(existsSync(config.data.criteria_path)).toBe(true);
+    const problems = await loadWith(
+      'model:\n  path: ${package:../outside}\n  name: ${package:/etc/passwd}\n',
+    ).then(
+      () => [],
+      (error: ConfigError) => error.problems,
+    );
+    expect(problems).toEqual([
+      expect.objectContaining({ path: 'model.name', expected: expect.stringContaining('inside') }),
+      expect.objectContaining({ path: 'model.path', expected: expect.stringContaining('inside') }),
+    ]);
   });
 
   test('reference cycles and unknown resolvers are problems', async () => {

@@ -53,7 +53,10 @@ describe('the event stream', () => {
 describe('the no-op tracking sink', () => {
   test('runs the bodies without a run id and records nothing', async () => {
     const result = await noopSink.run('ignored', (runId) =>
-      noopSink.fold(0, 'ignored', async (foldRunId) => [runId, foldRunId]),
+      noopSink.fold(0, { kind: 'continue', runId: 'ignored' }, async (foldRunId) => [
+        runId,
+        foldRunId,
+      ]),
     );
     expect(result).toEqual([null, null]);
     await expect(noopSink.onEvent(step)).resolves.toBeUndefined();
