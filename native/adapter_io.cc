@@ -32,6 +32,10 @@ Json PeftNumber(double value) {
 std::string AdapterConfigJson(const DoraOptions& dora, const std::string& base_model_path) {
   std::vector<std::string> targets = dora.target_modules;
   std::sort(targets.begin(), targets.end());
+  // peft matches layers_to_transform against the index after `layers_pattern` in the module
+  // name; Llama's decoder layers are model.layers.{i}, so the pattern is "layers".
+  Json layers = dora.layers ? Json(*dora.layers) : Json(nullptr);
+  Json layers_pattern = dora.layers ? Json("layers") : Json(nullptr);
   Json config = {
       {"alpha_pattern", Json::object()},
       {"base_model_name_or_path", base_model_path},
@@ -41,8 +45,8 @@ std::string AdapterConfigJson(const DoraOptions& dora, const std::string& base_m
       {"inference_mode", true},
       {"init_lora_weights", true},
       {"layer_replication", nullptr},
-      {"layers_pattern", nullptr},
-      {"layers_to_transform", nullptr},
+      {"layers_pattern", layers_pattern},
+      {"layers_to_transform", layers},
       {"loftq_config", Json::object()},
       {"lora_alpha", PeftNumber(dora.alpha)},
       {"lora_bias", false},
@@ -102,8 +106,38 @@ AdapterConfig ParseAdapterConfig(const std::string& path) {
       fail(std::string(key) + " is not supported (one r and alpha for every module)");
     }
   }
+  // layers_to_transform: one index or a list (peft accepts both); null = every layer.
   auto layers = get("layers_to_transform");
-  if (layers && !layers->is_null()) fail("layers_to_transform is not supported");
+  if (layers && !layers->is_null()) {
+    std::vector<int64_t> indices;
+    auto add = [&](const Json& item) {
+      auto index = JsonInt64(item);
+      if (!index || *index < 0) fail("layers_to_transform must hold non-negative integers");
+      indices.push_back(*index);
+    };
+    if (layers->is_array()) {
+      for (const auto& item : *layers) add(item);
+    } else {
+      add(*layers);
+    }
+    // peft treats an empty list as "every layer".
+    if (!indices.empty()) config.dora.layers = indices;
+  }
+  // layers_pattern names the ModuleList the index follows; for Llama that is "layers" (null or
+  // empty: peft takes the first numbered segment, which is the same one).
+  auto pattern = get("layers_pattern");
+  if (pattern && !pattern->is_null()) {
+    bool ok = (pattern->is_string() &&
+               (pattern->get<std::string>().empty() || pattern->get<std::string>() == "layers"));
+    if (pattern->is_array()) {
+      ok = true;
+      for (const auto& item : *pattern) {
+        ok = ok && item.is_string() && item.get<std::string>() == "layers";
+      }
+      ok = ok && !pattern->empty();
+    }
+    if (!ok) fail("layers_pattern must be \"layers\" (Llama's decoder layers) or null");
+  }
   auto bias = get("bias");
   if (bias && bias->is_string() && bias->get<std::string>() != "none") {
     fail("bias must be \"none\"");
@@ -112,6 +146,7 @@ AdapterConfig ParseAdapterConfig(const std::string& path) {
   if (!targets || targets->is_null()) fail("target_modules is missing");
   config.dora.target_modules.clear();
   if (targets->is_string()) {
+    if (config.dora.layers) fail("layers_to_transform cannot be used with a regex target_modules");
     config.regex = true;
     config.pattern = targets->get<std::string>();
   } else if (targets->is_array()) {
@@ -230,11 +265,25 @@ DoraOptions LoadAdapter(const std::string& dir, LlamaModel& model, AdamW* optimi
   std::vector<DoraLinear*> untargeted;
   std::set<std::string> found_modules;
   auto& layers = model.Layers();
+  if (config.dora.layers) {
+    for (int64_t index : *config.dora.layers) {
+      if (index >= static_cast<int64_t>(layers.size())) {
+        throw UserError(config_path + ": layers_to_transform names layer " + std::to_string(index) +
+                        " but the model has " + std::to_string(layers.size()) + " layers");
+      }
+    }
+    try {
+      config.dora.ResolveLayers(static_cast<int64_t>(layers.size()));
+    } catch (const UserError& e) {
+      throw UserError(config_path + ": layers_to_transform: " + e.what());
+    }
+  }
   for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
     for (auto& [name, linear] : layers[i].Linears()) {
       auto full = FullModuleName(i, name);
       bool targeted =
-          pattern ? std::regex_match(full, *pattern) : IsTargeted(full, config.dora.target_modules);
+          config.dora.AdaptsLayer(i) && (pattern ? std::regex_match(full, *pattern)
+                                                 : IsTargeted(full, config.dora.target_modules));
       if (!targeted) {
         untargeted.push_back(linear);
         continue;

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitRuntimeBindings(env, exports);
   InitCheckpointIoBindings(env, exports);
   InitClassifierBindings(env, exports);
+  InitHiddenStateCacheBindings(env, exports);
   InitGgufBindings(env, exports);
   InitCudaBindings(env, exports);
   InitDistributedBindings(env, exports);

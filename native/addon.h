@@ -11,6 +11,7 @@
 
 namespace mentallam {
 
+class HiddenStateCache;
 class ProcessGroup;  // distributed.h
 
 // addon_runtime.cc: info, setNumThreads, checkDevice, manualSeed.
@@ -22,6 +23,11 @@ void InitCheckpointIoBindings(Napi::Env env, Napi::Object exports);
 
 // addon_classifier.cc: the NativeClassifier class.
 void InitClassifierBindings(Napi::Env env, Napi::Object exports);
+
+// addon_hidden_state_cache.cc: the NativeHiddenStateCache class; ToHiddenStateCache reads one
+// out of a JS value (a batch's hiddenStates.cache), TypeError naming `name` otherwise.
+void InitHiddenStateCacheBindings(Napi::Env env, Napi::Object exports);
+std::shared_ptr<HiddenStateCache> ToHiddenStateCache(Napi::Value value, const std::string& name);
 
 // addon_gguf.cc: inspectGguf, readGgufTensor.
 void InitGgufBindings(Napi::Env env, Napi::Object exports);

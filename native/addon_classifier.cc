@@ -30,7 +30,7 @@ struct BusyRelease {
   ~BusyRelease() { state->busy = false; }
 };
 
-// load(options): { modelDir, dora: { r, alpha?, dropout?, useRslora?, targetModules? },
+// load(options): { modelDir, dora: { r, alpha?, dropout?, useRslora?, targetModules?, layers? },
 // numLabels?, device?, dtype?, gradientCheckpointing?, seed, padTokenId? }
 ClassifierOptions ToClassifierOptions(Napi::Value value) {
   Napi::Object object = ToObject(value, "options");
@@ -44,6 +44,15 @@ ClassifierOptions ToClassifierOptions(Napi::Value value) {
   if (!dora.Get("targetModules").IsUndefined()) {
     options.dora.target_modules = ToStringList(dora.Get("targetModules"), "dora.targetModules");
   }
+  // layers: null / undefined (every layer), [i, j, ...] or { top: K }.
+  Napi::Value layers = dora.Get("layers");
+  if (layers.IsArray()) {
+    options.dora.layers = ToIntegerList(layers, "dora.layers", kNonNegative);
+  } else if (!layers.IsUndefined() && !layers.IsNull()) {
+    Napi::Object top =
+        ToObject(layers, "dora.layers (null, a list of layer indices or { top: K })");
+    options.dora.top_layers = ToInteger(top.Get("top"), "dora.layers.top", kPositive);
+  }
   options.num_labels = ToOptionalInteger(object.Get("numLabels"), "numLabels");
   options.device = ToOptionalString(object.Get("device"), "device").value_or(options.device);
   options.dtype = ToOptionalString(object.Get("dtype"), "dtype").value_or(options.dtype);
@@ -51,6 +60,9 @@ ClassifierOptions ToClassifierOptions(Napi::Value value) {
       ToBool(object.Get("gradientCheckpointing"), "gradientCheckpointing", false);
   options.seed = static_cast<uint64_t>(ToInteger(object.Get("seed"), "seed", kNonNegative));
   options.pad_token_id = ToOptionalInteger(object.Get("padTokenId"), "padTokenId");
+  if (auto mode = ToOptionalString(object.Get("sharedAttention"), "sharedAttention")) {
+    options.shared_attention = ParseSharedAttention(*mode, "sharedAttention");
+  }
   return options;
 }
 
@@ -77,9 +89,29 @@ TrainOptions ToTrainOptions(Napi::Value value) {
   return options;
 }
 
+std::vector<int64_t> ToIndexVector(Napi::Value value, const std::string& name) {
+  auto array = ToTypedArray<int32_t>(value, name);
+  return std::vector<int64_t>(array.Data(), array.Data() + array.ElementLength());
+}
+
+// segments: { prefixLengths: Int32Array, segmentCounts: Int32Array, segmentLengths: Int32Array }
+// (shared_prefix.h); undefined / null = one sequence per row.
+std::optional<SegmentLayout> ToSegmentLayout(Napi::Value value) {
+  if (value.IsUndefined() || value.IsNull()) return std::nullopt;
+  Napi::Object object = ToObject(value, "batch.segments");
+  SegmentLayout layout;
+  layout.prefix_lengths =
+      ToIndexVector(object.Get("prefixLengths"), "batch.segments.prefixLengths");
+  layout.segment_counts =
+      ToIndexVector(object.Get("segmentCounts"), "batch.segments.segmentCounts");
+  layout.segment_lengths =
+      ToIndexVector(object.Get("segmentLengths"), "batch.segments.segmentLengths");
+  return layout;
+}
+
 // A batch: { inputIds: Int32Array, attentionMask: Uint8Array, labels?: Float32Array |
-// Int32Array, batchSize, seqLen }, copied onto the model's device here, on the JS thread, so the
-// worker never touches JS memory.
+// Int32Array, batchSize, seqLen, segments? }, copied onto the model's device here, on the JS
+// thread, so the worker never touches JS memory.
 Batch ToBatch(const Classifier& model, Napi::Value value) {
   Napi::Object object = ToObject(value, "batch");
   auto ids = ToTypedArray<int32_t>(object.Get("inputIds"), "batch.inputIds");
@@ -95,6 +127,10 @@ Batch ToBatch(const Classifier& model, Napi::Value value) {
         std::to_string(batch_size) + " * " + std::to_string(seq_len) + " entries (got " +
         std::to_string(ids.ElementLength()) + " and " + std::to_string(mask.ElementLength()) + ")");
   }
+  auto segments = ToSegmentLayout(object.Get("segments"));
+  // The layout first: the label count below depends on it.
+  if (segments) segments->Check(batch_size, seq_len, mask.Data());
+  int64_t examples = segments ? segments->Segments() : batch_size;
   const float* float_labels = nullptr;
   const int32_t* int_labels = nullptr;
   Napi::Value labels = object.Get("labels");
@@ -109,12 +145,43 @@ Batch ToBatch(const Classifier& model, Napi::Value value) {
     } else {
       throw ArgumentTypeError("batch.labels must be a Float32Array or an Int32Array");
     }
-    if (length != static_cast<size_t>(batch_size)) {
-      throw ArgumentRangeError("batch.labels must have batchSize = " + std::to_string(batch_size) +
-                               " entries (got " + std::to_string(length) + ")");
+    if (length != static_cast<size_t>(examples)) {
+      throw ArgumentRangeError(
+          std::string("batch.labels must have ") +
+          (segments ? "one entry per segment, sum(segments.segmentCounts) = " : "batchSize = ") +
+          std::to_string(examples) + " entries (got " + std::to_string(length) + ")");
     }
   }
-  return model.MakeBatch(ids.Data(), mask.Data(), batch_size, seq_len, float_labels, int_labels);
+  // hiddenStates: { cache: NativeHiddenStateCache, units: Int32Array (batchSize),
+  // segments: Int32Array (one per segment) }: the rows' states from the frozen-bottom cache.
+  Napi::Value hidden = object.Get("hiddenStates");
+  std::shared_ptr<const HiddenStateCache> cache;
+  std::vector<int64_t> units, unit_segments;
+  if (!hidden.IsUndefined() && !hidden.IsNull()) {
+    if (!segments) {
+      throw ArgumentTypeError("batch.hiddenStates needs batch.segments (shared-prefix rows)");
+    }
+    Napi::Object states = ToObject(hidden, "batch.hiddenStates");
+    cache = ToHiddenStateCache(states.Get("cache"), "batch.hiddenStates.cache");
+    units = ToIndexVector(states.Get("units"), "batch.hiddenStates.units");
+    unit_segments = ToIndexVector(states.Get("segments"), "batch.hiddenStates.segments");
+    if (static_cast<int64_t>(units.size()) != batch_size) {
+      throw ArgumentRangeError(
+          "batch.hiddenStates.units must have batchSize = " + std::to_string(batch_size) +
+          " entries (got " + std::to_string(units.size()) + ")");
+    }
+    if (static_cast<int64_t>(unit_segments.size()) != examples) {
+      throw ArgumentRangeError("batch.hiddenStates.segments must have one entry per segment, " +
+                               std::to_string(examples) + " (got " +
+                               std::to_string(unit_segments.size()) + ")");
+    }
+  }
+  Batch batch = model.MakeBatch(ids.Data(), mask.Data(), batch_size, seq_len, std::move(segments),
+                                float_labels, int_labels);
+  batch.cache = std::move(cache);
+  batch.cache_units = std::move(units);
+  batch.cache_segments = std::move(unit_segments);
+  return batch;
 }
 
 Napi::Object FromClassifierInfo(Napi::Env env, const ClassifierInfo& i) {
@@ -133,6 +200,8 @@ Napi::Object FromClassifierInfo(Napi::Env env, const ClassifierInfo& i) {
   out.Set("accumulatedMicroBatches", num(i.accumulated_micro_batches));
   out.Set("merged", i.merged);
   out.Set("gradientCheckpointing", i.gradient_checkpointing);
+  out.Set("sharedAttention", SharedAttentionName(i.shared_attention));
+  out.Set("firstAdaptedLayer", num(i.first_adapted_layer));
   out.Set("parameterBytes", num(i.parameter_bytes));
   auto dora = Napi::Object::New(env);
   dora.Set("r", num(i.dora.r));
@@ -140,6 +209,7 @@ Napi::Object FromClassifierInfo(Napi::Env env, const ClassifierInfo& i) {
   dora.Set("dropout", num(i.dora.dropout));
   dora.Set("useRslora", i.dora.use_rslora);
   dora.Set("targetModules", FromStrings(env, i.dora.target_modules));
+  dora.Set("layers", i.dora.layers ? Napi::Value(FromIntegers(env, *i.dora.layers)) : env.Null());
   out.Set("dora", dora);
   return out;
 }
@@ -157,6 +227,7 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
          Bind<&ClassifierWrap::PredictLogits>("predictLogits"),
          Bind<&ClassifierWrap::PredictProba>("predictProba"),
          Bind<&ClassifierWrap::Gradients>("gradients"),
+         Bind<&ClassifierWrap::FillHiddenStateCache>("fillHiddenStateCache"),
          Bind<&ClassifierWrap::SaveAdapter>("saveAdapter"),
          Bind<&ClassifierWrap::LoadAdapter>("loadAdapter"),
          Bind<&ClassifierWrap::ResetAdapter>("resetAdapter"),
@@ -290,6 +361,28 @@ class ClassifierWrap : public Napi::ObjectWrap<ClassifierWrap> {
           out.Set("grads", grads);
           return out;
         });
+  }
+
+  // fillHiddenStateCache(cache, batch, units: Int32Array): stores the hidden states entering
+  // cache.layer of each row b (every segment) as unit units[b].
+  Napi::Value FillHiddenStateCache(const Napi::CallbackInfo& info) {
+    auto cache = ToHiddenStateCache(info[0], "fillHiddenStateCache(cache, batch, units): cache");
+    auto units = ToIndexVector(info[2], "fillHiddenStateCache(cache, batch, units): units");
+    std::shared_ptr<Classifier> model = Claim("fillHiddenStateCache");
+    Batch batch;
+    try {
+      batch = ToBatch(*model, info[1]);
+    } catch (...) {
+      state_->busy = false;
+      throw;
+    }
+    return Run<bool>(
+        info.Env(), model,
+        [cache, batch, units](Classifier& m) {
+          m.FillHiddenStateCache(*cache, batch, units);
+          return true;
+        },
+        Undefined);
   }
 
   // A model operation without a result.

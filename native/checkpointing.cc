@@ -8,6 +8,8 @@
 #endif
 
 #include <mutex>
+#include <utility>
+#include <vector>
 
 namespace mentallam {
 namespace {
@@ -53,6 +55,18 @@ void RestoreRng(const RngState& state, const torch::Device& device) {
 #endif
 }
 
+// The attention inputs' tensors by name, for saved_data (undefined ones are left out).
+std::vector<std::pair<const char*, torch::Tensor AttentionInputs::*>> AttentionFields() {
+  return {{"cos", &AttentionInputs::cos},
+          {"sin", &AttentionInputs::sin},
+          {"mask", &AttentionInputs::mask},
+          {"prefix_mask", &AttentionInputs::prefix_mask},
+          {"segment_rows", &AttentionInputs::segment_rows},
+          {"segment_gather", &AttentionInputs::segment_gather},
+          {"segment_mask", &AttentionInputs::segment_mask},
+          {"output_gather", &AttentionInputs::output_gather}};
+}
+
 // Inputs: hidden (B, L, H), the layer's adapter leaves, the shared attention tensors, and the
 // layer and config by address (not traced). Non-tensor arguments get an undefined gradient.
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
@@ -68,9 +82,9 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     RngState rng = CaptureRng(hidden.device());
     ctx->saved_data["cpu_rng"] = rng.cpu;
     if (rng.cuda.defined()) ctx->saved_data["cuda_rng"] = rng.cuda;
-    ctx->saved_data["cos"] = attn->cos;
-    ctx->saved_data["sin"] = attn->sin;
-    if (attn->mask.defined()) ctx->saved_data["mask"] = attn->mask;
+    for (const auto& [name, field] : AttentionFields()) {
+      if ((attn->*field).defined()) ctx->saved_data[name] = attn->*field;
+    }
     ctx->saved_data["layer"] = layer_address;
     ctx->saved_data["config"] = config_address;
     ctx->saved_data["training"] = training;
@@ -89,9 +103,9 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     int64_t adapter_count = ctx->saved_data["adapters"].toInt();
     auto device = saved[0].device();
     AttentionInputs attn;
-    attn.cos = ctx->saved_data["cos"].toTensor();
-    attn.sin = ctx->saved_data["sin"].toTensor();
-    if (ctx->saved_data.count("mask")) attn.mask = ctx->saved_data["mask"].toTensor();
+    for (const auto& [name, field] : AttentionFields()) {
+      if (ctx->saved_data.count(name)) attn.*field = ctx->saved_data[name].toTensor();
+    }
 
     // fork_rng: replay the forward's RNG state for the recompute, then put the current one back.
     RngState stashed{ctx->saved_data["cpu_rng"].toTensor(),

@@ -16,19 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string DtypeName(torch::Dtype dtype) {
-  switch (dtype) {
-    case torch::kFloat32:
-      return "float32";
-    case torch::kBFloat16:
-      return "bfloat16";
-    case torch::kFloat16:
-      return "float16";
-    default:
-      return c10::toString(dtype);
-  }
-}
-
 void CheckDoraOptions(const DoraOptions& dora) {
   if (dora.r < 1) throw UserError("dora.r must be >= 1");
   if (!(dora.alpha > 0)) throw UserError("dora.alpha must be > 0");
@@ -66,13 +53,14 @@ std::unique_ptr<Classifier> Classifier::Load(const ClassifierOptions& options) {
   auto classifier = std::make_unique<Classifier>();
   classifier->options_ = options;
   classifier->model_ = LlamaModel::Load(options.model_dir, load);
+  classifier->options_.dora.ResolveLayers(classifier->model_.Config().num_hidden_layers);
   classifier->ResetAdapter(options.seed);
   // A target that names no Linear is a configuration mistake, as in peft.
   bool any = false;
   for (auto& layer : classifier->model_.Layers()) {
     for (auto& [name, linear] : layer.Linears()) any = any || linear->HasAdapter();
   }
-  if (!any) throw UserError("dora.targetModules match no Linear of the model");
+  if (!any) throw UserError("dora.targetModules match no Linear of the model's dora.layers");
   return classifier;
 }
 
@@ -86,7 +74,7 @@ void Classifier::ResetAdapter(uint64_t seed) {
   for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
     for (auto& [name, linear] : layers[i].Linears()) {
       std::string full = "model.layers." + std::to_string(i) + "." + name;
-      if (IsTargeted(full, options_.dora.target_modules)) {
+      if (options_.dora.AdaptsLayer(i) && IsTargeted(full, options_.dora.target_modules)) {
         linear->InitAdapter(options_.dora.r, scaling, options_.dora.dropout, gen);
       } else {
         linear->RemoveAdapter();
@@ -129,11 +117,16 @@ void Classifier::InvalidateNorms() {
   }
 }
 
+int64_t Batch::Examples() const { return segments ? segments->Segments() : input_ids.size(0); }
+
 Batch Classifier::MakeBatch(const int32_t* ids, const uint8_t* mask, int64_t batch_size,
-                            int64_t seq_len, const float* float_labels,
-                            const int32_t* int_labels) const {
+                            int64_t seq_len, std::optional<SegmentLayout> segments,
+                            const float* float_labels, const int32_t* int_labels) const {
   if (batch_size < 1 || seq_len < 1) throw UserError("batchSize and seqLen must be >= 1");
+  if (segments) segments->Check(batch_size, seq_len, mask);
+  int64_t examples = segments ? segments->Segments() : batch_size;
   Batch batch;
+  batch.segments = std::move(segments);
   auto cpu_ids = torch::from_blob(const_cast<int32_t*>(ids), {batch_size, seq_len}, torch::kInt32)
                      .to(torch::kInt64);
   auto cpu_mask = torch::from_blob(const_cast<uint8_t*>(mask), {batch_size, seq_len}, torch::kUInt8)
@@ -142,15 +135,84 @@ Batch Classifier::MakeBatch(const int32_t* ids, const uint8_t* mask, int64_t bat
   batch.input_ids = cpu_ids.to(device);
   batch.attention_mask = cpu_mask.to(device);
   if (float_labels) {
-    batch.labels = torch::from_blob(const_cast<float*>(float_labels), {batch_size}, torch::kFloat32)
+    batch.labels = torch::from_blob(const_cast<float*>(float_labels), {examples}, torch::kFloat32)
                        .clone()
                        .to(device);
   } else if (int_labels) {
-    batch.labels = torch::from_blob(const_cast<int32_t*>(int_labels), {batch_size}, torch::kInt32)
+    batch.labels = torch::from_blob(const_cast<int32_t*>(int_labels), {examples}, torch::kInt32)
                        .to(torch::kInt64)
                        .to(device);
   }
   return batch;
+}
+
+ForwardInput Classifier::Input(const Batch& batch, std::optional<SharedPrefixPlan>& plan) const {
+  ForwardInput input;
+  input.input_ids = batch.input_ids;
+  input.attention_mask = batch.attention_mask;
+  if (batch.segments) {
+    plan = PlanSharedPrefix(*batch.segments, batch.input_ids, model_.PadTokenId(),
+                            options_.shared_attention, model_.Dtype(), model_.Device());
+    input.shared = &*plan;
+  }
+  if (batch.cache) {
+    CheckCache(*batch.cache, "batch.hiddenStates.cache");
+    input.hidden = batch.cache
+                       ->Gather(batch.cache_units, batch.cache_segments, *batch.segments,
+                                batch.input_ids.size(1))
+                       .to(model_.Device());
+    input.start_layer = batch.cache->Layer();
+  }
+  return input;
+}
+
+void Classifier::CheckCache(const HiddenStateCache& cache, const std::string& name) const {
+  if (cache.HiddenSize() != model_.Config().hidden_size || cache.Dtype() != model_.Dtype()) {
+    throw UserError(name + " holds " + std::to_string(cache.HiddenSize()) + "-wide " +
+                    DtypeName(cache.Dtype()) + " states; this model's are " +
+                    std::to_string(model_.Config().hidden_size) + "-wide " +
+                    DtypeName(model_.Dtype()));
+  }
+  if (cache.Layer() > model_.Config().num_hidden_layers) {
+    throw UserError(name + " holds the input of layer " + std::to_string(cache.Layer()) +
+                    "; the model has " + std::to_string(model_.Config().num_hidden_layers));
+  }
+  int64_t first = model_.FirstAdaptedLayer();
+  if (cache.Layer() > first) {
+    throw UserError(name + " holds the input of layer " + std::to_string(cache.Layer()) +
+                    ", but layer " + std::to_string(first) +
+                    " has an adapter: the cached states would not be the ones it trains on");
+  }
+}
+
+void Classifier::FillHiddenStateCache(HiddenStateCache& cache, const Batch& batch,
+                                      const std::vector<int64_t>& units) {
+  if (!batch.segments) throw UserError("fillHiddenStateCache needs batch.segments");
+  if (batch.cache) throw UserError("fillHiddenStateCache computes states: no batch.hiddenStates");
+  if (static_cast<int64_t>(units.size()) != batch.input_ids.size(0)) {
+    throw UserError("fillHiddenStateCache: units must have batchSize = " +
+                    std::to_string(batch.input_ids.size(0)) + " entries (got " +
+                    std::to_string(units.size()) + ")");
+  }
+  CheckCache(cache, "cache");
+  c10::InferenceMode guard;
+  std::optional<SharedPrefixPlan> plan;
+  auto hidden = model_.HiddenStatesBefore(Input(batch, plan), cache.Layer());
+  const auto& layout = *batch.segments;
+  auto lengths = layout.RowLengths();
+  std::size_t next = 0;
+  for (std::size_t b = 0; b < units.size(); ++b) {
+    std::vector<int64_t> segments(layout.segment_lengths.begin() + next,
+                                  layout.segment_lengths.begin() + next + layout.segment_counts[b]);
+    next += layout.segment_counts[b];
+    cache.Store(units[b], layout.prefix_lengths[b], std::move(segments),
+                hidden[b].narrow(0, 0, lengths[b]));
+  }
+}
+
+torch::Tensor Classifier::Logits(const Batch& batch, bool training, bool checkpointing) {
+  std::optional<SharedPrefixPlan> plan;
+  return model_.Forward(Input(batch, plan), training, checkpointing);
 }
 
 TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& options) {
@@ -158,8 +220,7 @@ TrainResult Classifier::TrainStep(const Batch& batch, const TrainOptions& option
   if (!batch.labels.defined()) throw UserError("trainStep needs labels");
   CheckTrainOptions(options);
   torch::AutoGradMode grad(true);
-  auto logits = model_.Forward(batch.input_ids, batch.attention_mask, /*training=*/true,
-                               options_.gradient_checkpointing);
+  auto logits = Logits(batch, /*training=*/true, options_.gradient_checkpointing);
   auto loss = ClassificationLoss(logits, batch.labels, options.pos_weight);
   // Data-parallel: this backward also sums the gradients over the ranks, bucket by bucket.
   if (sync_ && !options.accumulate) sync_->Arm(TrainableParams(), accumulated_ + 1);
@@ -221,7 +282,7 @@ std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>> Classifier
   if (!batch.labels.defined()) throw UserError("gradients needs labels");
   if (accumulated_ > 0) throw UserError("gradients cannot run inside an accumulation window");
   torch::AutoGradMode grad(true);
-  auto logits = model_.Forward(batch.input_ids, batch.attention_mask, true, checkpointing);
+  auto logits = Logits(batch, /*training=*/true, checkpointing);
   auto loss = ClassificationLoss(logits, batch.labels, std::nullopt);
   loss.backward();
   std::vector<std::pair<std::string, torch::Tensor>> grads;
@@ -236,9 +297,7 @@ std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>> Classifier
 
 torch::Tensor Classifier::PredictLogits(const Batch& batch) {
   c10::InferenceMode guard;
-  return model_.Forward(batch.input_ids, batch.attention_mask, false, false)
-      .to(torch::kCPU)
-      .contiguous();
+  return Logits(batch, /*training=*/false, /*checkpointing=*/false).to(torch::kCPU).contiguous();
 }
 
 torch::Tensor Classifier::PredictProba(const Batch& batch) {
@@ -297,6 +356,8 @@ ClassifierInfo Classifier::Info() const {
   info.accumulated_micro_batches = accumulated_;
   info.merged = merged_;
   info.gradient_checkpointing = options_.gradient_checkpointing;
+  info.shared_attention = options_.shared_attention;
+  info.first_adapted_layer = model_.FirstAdaptedLayer();
   info.dora = options_.dora;
   int64_t elem = model_.Dtype() == torch::kFloat32 ? 4 : 2;
   info.parameter_bytes = info.base_parameters * elem + trainable * 4;

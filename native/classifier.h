@@ -5,12 +5,15 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "dora.h"
+#include "hidden_state_cache.h"
 #include "llama.h"
+#include "shared_prefix.h"
 #include "train_step.h"
 
 namespace mentallam {
@@ -26,11 +29,21 @@ struct ClassifierOptions {
   bool gradient_checkpointing = false;
   uint64_t seed = 0;
   std::optional<int64_t> pad_token_id;
+  // How shared-prefix rows attend (shared_prefix.h).
+  SharedAttention shared_attention = SharedAttention::kBlockMask;
 };
 
-// A batch on the model's device: input_ids, attention_mask (B, L) int64; labels (B,) or undefined.
+// A batch on the model's device: input_ids, attention_mask (B, L) int64; labels (B,) or, for
+// shared-prefix rows, (S,) one per segment; or undefined.
 struct Batch {
   torch::Tensor input_ids, attention_mask, labels;
+  std::optional<SegmentLayout> segments;  // shared-prefix rows; nullopt = one sequence per row
+  // With segments: the rows' hidden states entering cache->Layer() come from the cache (row b is
+  // unit cache_units[b]; each segment is the unit's segment cache_segments[s]).
+  std::shared_ptr<const HiddenStateCache> cache;
+  std::vector<int64_t> cache_units, cache_segments;
+  // Rows: B; examples (logits, labels): B, or S with segments.
+  int64_t Examples() const;
 };
 
 struct TrainOptions {
@@ -53,6 +66,8 @@ struct ClassifierInfo {
   std::string device, dtype;
   int64_t base_parameters, trainable_parameters, optimizer_step, accumulated_micro_batches;
   bool merged, gradient_checkpointing;
+  SharedAttention shared_attention;
+  int64_t first_adapted_layer;
   DoraOptions dora;
   int64_t parameter_bytes;
 };
@@ -70,6 +85,11 @@ class Classifier {
   // key (CPU copies) and clears them again. For tests of checkpointing and of gradients.
   std::pair<double, std::vector<std::pair<std::string, torch::Tensor>>> Gradients(
       const Batch& batch, bool checkpointing);
+
+  // Computes the hidden states entering cache.Layer() for the batch's shared-prefix rows (every
+  // segment of each unit), in inference mode, and stores row b as unit units[b].
+  void FillHiddenStateCache(HiddenStateCache& cache, const Batch& batch,
+                            const std::vector<int64_t>& units);
 
   void SaveAdapter(const std::string& dir);
   void LoadAdapter(const std::string& dir);
@@ -89,12 +109,21 @@ class Classifier {
   // micro-batches than ranks): it contributes what it accumulated, if anything, and steps.
   TrainResult SyncStep(const TrainOptions& options);
 
-  // Moves user arrays to a batch on the model's device, checking sizes and ids.
+  // Moves user arrays to a batch on the model's device, checking sizes and the segment layout.
+  // Labels (when given) hold one value per example: batch_size, or sum(segment_counts).
   Batch MakeBatch(const int32_t* ids, const uint8_t* mask, int64_t batch_size, int64_t seq_len,
-                  const float* float_labels, const int32_t* int_labels) const;
+                  std::optional<SegmentLayout> segments, const float* float_labels,
+                  const int32_t* int_labels) const;
   const LlamaModel& Model() const { return model_; }
 
  private:
+  // The forward input of `batch`; a shared-prefix plan is built into `plan`, which must outlive
+  // the forward (and its backward).
+  ForwardInput Input(const Batch& batch, std::optional<SharedPrefixPlan>& plan) const;
+  torch::Tensor Logits(const Batch& batch, bool training, bool checkpointing);
+  // UserError naming `name` unless the cache fits this model and no layer below its layer has
+  // an adapter.
+  void CheckCache(const HiddenStateCache& cache, const std::string& name) const;
   std::vector<NamedParam> TrainableParams();
   // Averages the window's gradients, clips, steps AdamW and clears the gradients.
   TrainResult OptimizerStep(const TrainOptions& options, TrainResult result);

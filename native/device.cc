@@ -71,6 +71,19 @@ torch::Dtype ParseDtype(const std::string& name) {
   throw UserError("unknown dtype '" + name + "': expected float32, bfloat16 or float16");
 }
 
+std::string DtypeName(torch::Dtype dtype) {
+  switch (dtype) {
+    case torch::kFloat32:
+      return "float32";
+    case torch::kBFloat16:
+      return "bfloat16";
+    case torch::kFloat16:
+      return "float16";
+    default:
+      return c10::toString(dtype);
+  }
+}
+
 void SetNumThreads(int64_t threads) {
   if (threads < 1) throw UserError("threads must be >= 1, got " + std::to_string(threads));
   requested_threads.store(threads);

@@ -23,6 +23,8 @@ torch::Device ParseDevice(const std::string& name);
 
 // "float32" | "bfloat16" | "float16" -> dtype; anything else throws UserError.
 torch::Dtype ParseDtype(const std::string& name);
+// The name ParseDtype reads ("float32", "bfloat16", "float16"; libtorch's for others).
+std::string DtypeName(torch::Dtype dtype);
 
 // Records libtorch's intra-op thread count (>= 1). OpenMP keeps the count per thread, so it
 // takes effect where computations run: ApplyNumThreads() on the compute thread, before its next

@@ -1,5 +1,6 @@
 #include "dora.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "errors.h"
@@ -15,6 +16,40 @@ constexpr int64_t kRowBlock = 1024;
 double DoraOptions::Scaling() const {
   // peft update_layer: alpha / r, or alpha / sqrt(r) with rsLoRA.
   return use_rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+}
+
+void DoraOptions::ResolveLayers(int64_t num_layers) {
+  if (top_layers) {
+    if (layers) throw UserError("dora.layers: give a list of layers or { top: K }, not both");
+    if (*top_layers < 1 || *top_layers > num_layers) {
+      throw UserError("dora.layers.top must be between 1 and the model's " +
+                      std::to_string(num_layers) + " layers, got " + std::to_string(*top_layers));
+    }
+    std::vector<int64_t> top;
+    for (int64_t i = num_layers - *top_layers; i < num_layers; ++i) top.push_back(i);
+    layers = top;
+    top_layers.reset();
+    return;
+  }
+  if (!layers) return;
+  if (layers->empty()) throw UserError("dora.layers must name at least one layer (null = all)");
+  std::vector<int64_t> sorted = *layers;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (sorted[i] < 0 || sorted[i] >= num_layers) {
+      throw UserError("dora.layers: layer " + std::to_string(sorted[i]) +
+                      " does not exist (the model has layers 0.." + std::to_string(num_layers - 1) +
+                      ")");
+    }
+    if (i > 0 && sorted[i] == sorted[i - 1]) {
+      throw UserError("dora.layers names layer " + std::to_string(sorted[i]) + " twice");
+    }
+  }
+  layers = sorted;
+}
+
+bool DoraOptions::AdaptsLayer(int64_t index) const {
+  return !layers || std::binary_search(layers->begin(), layers->end(), index);
 }
 
 torch::Tensor RowSquaredNorms(const torch::Tensor& weight) {

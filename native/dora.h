@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,17 @@ struct DoraOptions {
   std::vector<std::string> target_modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                              "gate_proj", "up_proj", "down_proj"};
   bool use_rslora = false;
+  // peft's layers_to_transform: the decoder layers that get adapters, ascending; nullopt = all.
+  std::optional<std::vector<int64_t>> layers;
+  // "the top K layers": resolved into `layers` once the layer count is known (ResolveLayers).
+  std::optional<int64_t> top_layers;
 
   double Scaling() const;
+  // Checks `layers` / `top_layers` against a model of `num_layers` layers and folds top_layers
+  // into a sorted `layers` list (UserError naming dora.layers when out of range or repeated).
+  void ResolveLayers(int64_t num_layers);
+  // Whether layer `index` gets adapters.
+  bool AdaptsLayer(int64_t index) const;
 };
 
 class DoraLinear {

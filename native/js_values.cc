@@ -153,6 +153,18 @@ std::vector<std::string> ToStringList(Napi::Value value, const std::string& name
   return out;
 }
 
+std::vector<int64_t> ToIntegerList(Napi::Value value, const std::string& name, IntegerRange range) {
+  if (!value.IsArray()) {
+    throw ArgumentTypeError(name + " must be an array of integers, got " + Shown(value));
+  }
+  auto array = value.As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    out.push_back(ToInteger(array.Get(i), name + "[" + std::to_string(i) + "]", range));
+  }
+  return out;
+}
+
 Napi::Object ToObject(Napi::Value value, const std::string& name) {
   if (!value.IsObject() || value.IsArray() || value.IsFunction()) {
     throw ArgumentTypeError(name + " must be an object, got " + Shown(value));
@@ -223,6 +235,14 @@ Napi::Array FromStrings(Napi::Env env, const std::vector<std::string>& strings) 
 
 Napi::Value FromOptional(Napi::Env env, const std::optional<int64_t>& value) {
   return value ? Napi::Value(Napi::Number::New(env, static_cast<double>(*value))) : env.Null();
+}
+
+Napi::Array FromIntegers(Napi::Env env, const std::vector<int64_t>& values) {
+  auto out = Napi::Array::New(env, values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    out.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(values[i])));
+  }
+  return out;
 }
 
 Napi::Float32Array FromTensor(Napi::Env env, const torch::Tensor& tensor) {

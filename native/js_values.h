@@ -56,6 +56,9 @@ bool ToBool(Napi::Value value, const std::string& name, bool fallback);
 std::string ToString(Napi::Value value, const std::string& name);
 std::optional<std::string> ToOptionalString(Napi::Value value, const std::string& name);
 std::vector<std::string> ToStringList(Napi::Value value, const std::string& name);
+// An array of integers, each in `range`.
+std::vector<int64_t> ToIntegerList(Napi::Value value, const std::string& name,
+                                   IntegerRange range = {});
 Napi::Object ToObject(Napi::Value value, const std::string& name);
 // A shape: an array of integers in [0, 2^53); their product must not overflow int64.
 std::vector<int64_t> ToShape(Napi::Value value, const std::string& name);
@@ -102,6 +105,7 @@ Napi::Value FromJson(Napi::Env env, const Json& value);
 Napi::Array FromShape(Napi::Env env, at::IntArrayRef shape);
 Napi::Array FromStrings(Napi::Env env, const std::vector<std::string>& strings);
 Napi::Value FromOptional(Napi::Env env, const std::optional<int64_t>& value);  // null when empty
+Napi::Array FromIntegers(Napi::Env env, const std::vector<int64_t>& values);
 // A copy as float32 on the CPU.
 Napi::Float32Array FromTensor(Napi::Env env, const torch::Tensor& tensor);
 

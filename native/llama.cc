@@ -1,7 +1,6 @@
 #include "llama.h"
 
 #include <cmath>
-#include <limits>
 
 #include "checkpointing.h"
 #include "errors.h"
@@ -85,6 +84,37 @@ torch::Tensor ApplyRope(const torch::Tensor& x, const AttentionInputs& attn) {
   return x * attn.cos + RotateHalf(x) * attn.sin;
 }
 
+// Shared-prefix rows, prefix once: q, k, v (B, h, L, D) after RoPE and repeat_kv -> (B, L, h*D).
+// The shared parts attend among themselves over the first P columns; each segment is gathered
+// into its own query row and attends to its row's P prefix keys/values plus its own Ls.
+torch::Tensor PrefixKvAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, const AttentionInputs& attn, double scale) {
+  int64_t batch = q.size(0), heads = q.size(1), len = q.size(2), dim = q.size(3);
+  int64_t prefix = attn.prefix_mask.size(-1);
+  int64_t segments = attn.segment_mask.size(0), width = attn.segment_mask.size(2);
+  auto kp = k.narrow(2, 0, prefix);
+  auto vp = v.narrow(2, 0, prefix);
+  auto prefix_out = at::scaled_dot_product_attention(
+      q.narrow(2, 0, prefix), kp, vp, attn.prefix_mask, 0.0, false, scale);  // (B, h, P, D)
+  // (B, h, L, D) -> (B * L, h, D) -> the segments' tokens (S, h, Ls, D)
+  auto own = [&](const torch::Tensor& x) {
+    return x.transpose(1, 2)
+        .reshape({batch * len, heads, dim})
+        .index_select(0, attn.segment_gather)
+        .view({segments, width, heads, dim})
+        .transpose(1, 2);
+  };
+  auto ks = torch::cat({kp.index_select(0, attn.segment_rows), own(k)}, 2);
+  auto vs = torch::cat({vp.index_select(0, attn.segment_rows), own(v)}, 2);
+  auto segment_out =
+      at::scaled_dot_product_attention(own(q), ks, vs, attn.segment_mask, 0.0, false, scale);
+  // Back to packed columns: prefix rows, segment rows and a zero row for padding.
+  auto rows = torch::cat({prefix_out.transpose(1, 2).reshape({batch * prefix, heads * dim}),
+                          segment_out.transpose(1, 2).reshape({segments * width, heads * dim}),
+                          torch::zeros({1, heads * dim}, q.options())});
+  return rows.index_select(0, attn.output_gather).view({batch, len, heads * dim});
+}
+
 torch::Tensor Attention(const LlamaConfig& config, const DecoderLayer& layer,
                         const torch::Tensor& x, const AttentionInputs& attn, bool training) {
   int64_t batch = x.size(0), len = x.size(1), dim = config.head_dim;
@@ -103,13 +133,17 @@ torch::Tensor Attention(const LlamaConfig& config, const DecoderLayer& layer,
   }
   double scale = 1.0 / std::sqrt(static_cast<double>(dim));
   torch::Tensor out;
-  if (attn.mask.defined()) {
-    out = at::scaled_dot_product_attention(q, k, v, attn.mask, 0.0, false, scale);
+  if (attn.PrefixKv()) {
+    out = PrefixKvAttention(q, k, v, attn, scale);
   } else {
-    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, len > 1, scale);
+    if (attn.mask.defined()) {
+      out = at::scaled_dot_product_attention(q, k, v, attn.mask, 0.0, false, scale);
+    } else {
+      out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, len > 1, scale);
+    }
+    // (B, h, L, D) -> (B, L, h*D)
+    out = out.transpose(1, 2).reshape({batch, len, heads * dim});
   }
-  // (B, h, L, D) -> (B, L, h*D)
-  out = out.transpose(1, 2).reshape({batch, len, heads * dim});
   return layer.o.Forward(out, training);
 }
 
@@ -143,23 +177,36 @@ torch::Tensor PoolingIndices(const torch::Tensor& input_ids, std::optional<int64
   return (positions * non_pad).argmax(-1);
 }
 
-torch::Tensor LlamaModel::Forward(const torch::Tensor& input_ids,
-                                  const torch::Tensor& attention_mask, bool training,
-                                  bool checkpointing) const {
-  int64_t batch = input_ids.size(0), len = input_ids.size(1);
-  auto pool = PoolingIndices(input_ids, pad_token_id_);
-  if (input_ids.numel() > 0) {
-    auto [lo, hi] = torch::aminmax(input_ids);
-    if (lo.item<int64_t>() < 0 || hi.item<int64_t>() >= config_.vocab_size) {
-      throw UserError("input id out of range [0, " + std::to_string(config_.vocab_size) +
-                      "): found " + std::to_string(lo.item<int64_t>()) + ".." +
-                      std::to_string(hi.item<int64_t>()));
-    }
+int64_t LlamaModel::FirstAdaptedLayer() const {
+  for (int64_t i = 0; i < static_cast<int64_t>(layers_.size()); ++i) {
+    if (!layers_[i].AdapterTensors().empty()) return i;
   }
-  // (B, L) -> (B, L, H): an exact lookup.
-  auto h = embed_.index_select(0, input_ids.reshape({-1})).view({batch, len, -1});
+  return static_cast<int64_t>(layers_.size());
+}
 
+AttentionInputs LlamaModel::MakeAttentionInputs(const ForwardInput& input) const {
+  const auto& input_ids = input.input_ids;
+  int64_t batch = input_ids.size(0), len = input_ids.size(1);
   AttentionInputs attn;
+  if (input.shared) {
+    // Explicit position ids: a segment continues after the shared part, as in its own sequence.
+    // Same fp32 products as arange positions give, so equal positions give equal tables.
+    const auto& plan = *input.shared;
+    auto freqs = plan.positions.unsqueeze(-1) * inv_freq_;   // (B, L, D/2)
+    auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);  // (B, 1, L, D)
+    attn.cos = emb.cos().to(dtype_);
+    attn.sin = emb.sin().to(dtype_);
+    if (plan.block_mask.defined()) {
+      attn.mask = plan.block_mask;
+    } else {
+      attn.prefix_mask = plan.prefix_mask;
+      attn.segment_rows = plan.segment_rows;
+      attn.segment_gather = plan.segment_gather;
+      attn.segment_mask = plan.segment_mask;
+      attn.output_gather = plan.output_gather;
+    }
+    return attn;
+  }
   // Positions are arange(L) for every row whatever the padding, as transformers does.
   auto positions =
       torch::arange(len, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
@@ -167,6 +214,7 @@ torch::Tensor LlamaModel::Forward(const torch::Tensor& input_ids,
   auto emb = torch::cat({freqs, freqs}, -1);                     // (L, D)
   attn.cos = emb.cos().to(dtype_);
   attn.sin = emb.sin().to(dtype_);
+  const auto& attention_mask = input.attention_mask;
   if (!attention_mask.eq(1).all().item<bool>()) {
     // Additive (B, 1, L, L): 0 where key <= query and the key is a real token, else the dtype's
     // finite minimum (never -inf: fully masked pad rows would turn into NaN and leak via K/V).
@@ -174,24 +222,77 @@ torch::Tensor LlamaModel::Forward(const torch::Tensor& input_ids,
         torch::ones({len, len}, torch::TensorOptions().dtype(torch::kBool).device(device_)).tril();
     auto keys = attention_mask.ne(0).view({batch, 1, 1, len});
     auto allowed = causal.view({1, 1, len, len}).logical_and(keys);
-    double min_value = dtype_ == torch::kFloat32    ? std::numeric_limits<float>::lowest()
-                       : dtype_ == torch::kBFloat16 ? -3.3895313892515355e38
-                                                    : -65504.0;
     attn.mask =
         torch::zeros({batch, 1, len, len}, torch::TensorOptions().dtype(dtype_).device(device_))
-            .masked_fill(allowed.logical_not(), min_value);
+            .masked_fill(allowed.logical_not(), MaskMinimum(dtype_));
   }
+  return attn;
+}
 
-  bool checkpoint = checkpointing && training && torch::GradMode::is_enabled();
-  for (const auto& layer : layers_) {
-    h = checkpoint ? CheckpointedLayerForward(config_, layer, h, attn, training)
-                   : DecoderLayerForward(config_, layer, h, attn, training);
+torch::Tensor LlamaModel::RunLayers(const ForwardInput& input, const AttentionInputs& attn,
+                                    int64_t end_layer, bool training, bool checkpointing) const {
+  const auto& input_ids = input.input_ids;
+  int64_t batch = input_ids.size(0), len = input_ids.size(1);
+  torch::Tensor h;
+  int64_t start = 0;
+  if (input.hidden.defined()) {
+    h = input.hidden;
+    start = input.start_layer;
+  } else {
+    if (input_ids.numel() > 0) {
+      auto [lo, hi] = torch::aminmax(input_ids);
+      if (lo.item<int64_t>() < 0 || hi.item<int64_t>() >= config_.vocab_size) {
+        throw UserError("input id out of range [0, " + std::to_string(config_.vocab_size) +
+                        "): found " + std::to_string(lo.item<int64_t>()) + ".." +
+                        std::to_string(hi.item<int64_t>()));
+      }
+    }
+    // (B, L) -> (B, L, H): an exact lookup.
+    h = embed_.index_select(0, input_ids.reshape({-1})).view({batch, len, -1});
   }
+  bool checkpoint = checkpointing && training && torch::GradMode::is_enabled();
+  // Below the first adapted layer nothing needs a gradient: run it without autograd, so no
+  // activation is kept for it and backward stops at that layer's input.
+  int64_t first_adapted = FirstAdaptedLayer();
+  for (int64_t i = start; i < end_layer; ++i) {
+    const auto& layer = layers_[i];
+    if (i < first_adapted) {
+      torch::NoGradGuard frozen;
+      h = DecoderLayerForward(config_, layer, h, attn, training);
+    } else {
+      h = checkpoint ? CheckpointedLayerForward(config_, layer, h, attn, training)
+                     : DecoderLayerForward(config_, layer, h, attn, training);
+    }
+  }
+  return h;
+}
+
+torch::Tensor LlamaModel::HiddenStatesBefore(const ForwardInput& input, int64_t layer) const {
+  torch::NoGradGuard no_grad;
+  if (layer < 0 || layer > static_cast<int64_t>(layers_.size())) {
+    throw UserError("layer " + std::to_string(layer) + " is outside 0.." +
+                    std::to_string(layers_.size()));
+  }
+  auto attn = MakeAttentionInputs(input);
+  return RunLayers(input, attn, layer, /*training=*/false, /*checkpointing=*/false);
+}
+
+torch::Tensor LlamaModel::Forward(const ForwardInput& input, bool training,
+                                  bool checkpointing) const {
+  torch::Tensor rows, cols;
+  if (input.shared) {
+    rows = input.shared->pool_rows;
+    cols = input.shared->pool_cols;
+  } else {
+    cols = PoolingIndices(input.input_ids, pad_token_id_);
+    rows = torch::arange(input.input_ids.size(0), cols.options());
+  }
+  auto attn = MakeAttentionInputs(input);
+  auto h = RunLayers(input, attn, static_cast<int64_t>(layers_.size()), training, checkpointing);
   // Scoring only the pooled rows equals scoring every position then pooling (spec section 2).
-  auto rows = torch::arange(batch, pool.options());
-  auto pooled = h.index({rows, pool});  // (B, H)
+  auto pooled = h.index({rows, cols});  // (B or S, H)
   pooled = RmsNorm(pooled, final_norm_, config_.rms_norm_eps);
-  return torch::linear(pooled.to(torch::kFloat32), score_);  // (B, C)
+  return torch::linear(pooled.to(torch::kFloat32), score_);  // (B or S, C)
 }
 
 int64_t LlamaModel::BaseParameterCount() const {

@@ -14,6 +14,7 @@
 
 #include "dora.h"
 #include "model_config.h"
+#include "shared_prefix.h"
 
 namespace mentallam {
 
@@ -32,8 +33,27 @@ struct DecoderLayer {
 
 // What every layer of one forward shares: rotary tables and the attention mask.
 struct AttentionInputs {
-  torch::Tensor cos, sin;  // (L, D) in the compute dtype
-  torch::Tensor mask;      // (B, 1, L, L) additive (0 or dtype min), or undefined = plain causal
+  // (L, D) in the compute dtype for positions arange(L); (B, 1, L, D) for explicit position ids
+  // (shared-prefix rows).
+  torch::Tensor cos, sin;
+  torch::Tensor mask;  // (B, 1, L, L) additive (0 or dtype min), or undefined = plain causal
+  // Shared-prefix rows attended as "prefix once, segments on its K/V" (SharedPrefixPlan's
+  // kPrefixKv tensors); all undefined otherwise.
+  torch::Tensor prefix_mask, segment_rows, segment_gather, segment_mask, output_gather;
+
+  bool PrefixKv() const { return prefix_mask.defined(); }
+};
+
+// The input of one forward.
+struct ForwardInput {
+  torch::Tensor input_ids;       // (B, L) int64 on the model's device (pooling reads them)
+  torch::Tensor attention_mask;  // (B, L)
+  // Shared-prefix rows (positions, masks, pooling); null = one sequence per row.
+  const SharedPrefixPlan* shared = nullptr;
+  // Hidden states entering layer `start_layer`, (B, L, H) in the model dtype, used in place of
+  // the embedding and the layers below it (the frozen-bottom cache); undefined = from input_ids.
+  torch::Tensor hidden;
+  int64_t start_layer = 0;
 };
 
 class LlamaModel {
@@ -52,9 +72,14 @@ class LlamaModel {
   // shape the head is drawn from N(0, initializer_range) with `seed`.
   static LlamaModel Load(const std::string& model_dir, const LoadOptions& options);
 
-  // input_ids, attention_mask: (B, L) int64 on the model's device -> pooled logits (B, C) fp32.
-  torch::Tensor Forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
-                        bool training, bool checkpointing) const;
+  // -> pooled logits (B, C) fp32, or (S, C) for shared-prefix rows (one per segment). Layers
+  // below the first adapted one run without autograd: no backward ever reaches them.
+  torch::Tensor Forward(const ForwardInput& input, bool training, bool checkpointing) const;
+  // The hidden states entering layer `layer` (B, L, H) in the model dtype, without gradients
+  // (what the frozen-bottom cache stores).
+  torch::Tensor HiddenStatesBefore(const ForwardInput& input, int64_t layer) const;
+  // The lowest layer with an unmerged adapter; the layer count when there is none.
+  int64_t FirstAdaptedLayer() const;
 
   const LlamaConfig& Config() const { return config_; }
   std::optional<int64_t> PadTokenId() const { return pad_token_id_; }
@@ -69,6 +94,11 @@ class LlamaModel {
   int64_t BaseParameterCount() const;
 
  private:
+  AttentionInputs MakeAttentionInputs(const ForwardInput& input) const;
+  // Embedding (or input.hidden) then layers [input.start_layer, end_layer).
+  torch::Tensor RunLayers(const ForwardInput& input, const AttentionInputs& attn, int64_t end_layer,
+                          bool training, bool checkpointing) const;
+
   LlamaConfig config_;
   std::optional<int64_t> pad_token_id_;
   torch::Device device_ = torch::kCPU;

@@ -3,8 +3,10 @@ import { trainFolds } from '../engine/index.js';
 import { RunDirectoryError } from '../run/index.js';
 import { exitCodes, type TrainRunner } from './program.js';
 
-function fixed(value: number | undefined): string {
-  return value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(4);
+// null too: a rank other than 0 gets the result as JSON from rank 0, where NaN (the std over a
+// single fold) became null.
+function fixed(value: number | null | undefined): string {
+  return value === undefined || value === null || Number.isNaN(value) ? 'n/a' : value.toFixed(4);
 }
 
 /**

@@ -92,6 +92,12 @@ export const DataConfigSchema = Closed({
     }),
     truncation: TruncationSchema,
     max_length: Type.Integer({ minimum: 8, maximum: 131072 }),
+    share_prefix: Type.Unsafe<'auto' | false>({
+      enum: ['auto', false],
+      description:
+        'auto: when the template has {post} (once) before any criterion placeholder, encode each ' +
+        "post's shared part once for its criteria and batch by post (exact); false: one prompt per pair.",
+    }),
   }),
   splits: Closed({
     n_splits: Type.Integer({ minimum: 2, maximum: 100 }),
@@ -119,12 +125,29 @@ export const TinyModelConfigSchema = Closed(
   { description: 'Sizes of a generated tiny Llama (model/tiny.yaml); null for a real checkpoint.' },
 );
 
+/**
+ * The decoder layers that get adapters (peft's layers_to_transform): null = every layer, a list
+ * of layer indices, or { top: K } = the K layers nearest the output.
+ */
+export const DoraLayersSchema = Type.Union(
+  [
+    Type.Null(),
+    Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, uniqueItems: true }),
+    Closed({ top: Type.Integer({ minimum: 1 }) }),
+  ],
+  {
+    description:
+      'Layers with adapters: null = all, a list of layer indices, or { top: K } (the top K layers).',
+  },
+);
+
 export const DoraConfigSchema = Closed({
   r: Type.Integer({ minimum: 1, maximum: 4096 }),
   alpha: Type.Number({ exclusiveMinimum: 0 }),
   dropout: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
   target_modules: Type.Array(DoraTargetModuleSchema, { minItems: 1, uniqueItems: true }),
   use_rslora: Type.Boolean(),
+  layers: DoraLayersSchema,
 });
 
 export const ModelConfigSchema = Closed({
@@ -139,6 +162,11 @@ export const ModelConfigSchema = Closed({
   padding_side: OneOf(['right', 'left']),
   num_labels: OneOf([1, 2]),
   gradient_checkpointing: Type.Boolean(),
+  shared_attention: OneOf(['block_mask', 'prefix_kv'], {
+    description:
+      'How shared-prefix rows attend (both exact): one call with a block mask, or the prefix ' +
+      "once and each criterion suffix on the prefix's keys/values plus its own.",
+  }),
   tiny: Nullable(TinyModelConfigSchema),
   dora: DoraConfigSchema,
 });
@@ -177,6 +205,20 @@ export const TrainingConfigSchema = Closed({
     }),
   ),
   length_bucketing: Type.Boolean(),
+  frozen_cache: Closed(
+    {
+      enabled: Type.Boolean({
+        description:
+          'Compute the hidden states below the first adapted layer once per run and reuse them ' +
+          '(only when model.dora.layers leaves the bottom layers without adapters).',
+      }),
+      max_memory_mb: Type.Integer({
+        minimum: 0,
+        description: 'Larger caches go to a memory-mapped file in the run directory.',
+      }),
+    },
+    { description: 'The frozen-bottom cache (docs/training.md).' },
+  ),
   distributed: Closed(
     {
       mode: OneOf(['folds', 'ddp'], {

@@ -77,10 +77,21 @@ export {
   trainTinyTokenizer,
 } from './tinyTokenizer.js';
 export type { TrainedTokenizer, TrainTinyTokenizerOptions } from './tinyTokenizer.js';
-export { buildPrompt, ELISION, PromptError, renderTemplate, validateTemplate } from './prompt.js';
+export {
+  buildPrompt,
+  ELISION,
+  fitPost,
+  PromptError,
+  renderTemplate,
+  splitTemplate,
+  validateTemplate,
+} from './prompt.js';
 export type {
   BuildPromptOptions,
   BuiltPrompt,
+  FitPostOptions,
+  FittedPost,
+  TemplateSplit,
   PromptCriterion,
   PromptTokenizer,
   TruncationStrategy,

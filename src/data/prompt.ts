@@ -86,11 +86,60 @@ export async function buildPrompt(options: BuildPromptOptions): Promise<BuiltPro
   if (criterion === '') {
     throw new PromptError(`criterion ${options.criterion.id} has an empty description`);
   }
-  const headFraction = options.headFraction ?? 0.5;
   const special = (tokenizer.addBos ? 1 : 0) + (tokenizer.addEos ? 1 : 0);
-  const budget = maxLength - special;
-  const render = (p: string): string =>
-    renderTemplate(template, { post: p, criterion, criterion_id: options.criterion.id });
+  const fitted = await fitPost({
+    post,
+    render: (p) =>
+      renderTemplate(template, { post: p, criterion, criterion_id: options.criterion.id }),
+    budget: maxLength - special,
+    truncation,
+    tokenizer,
+    ...(options.headFraction !== undefined ? { headFraction: options.headFraction } : {}),
+    noRoom: (fixed) =>
+      `the template and criterion ${options.criterion.id} take about ${fixed + special} tokens, ` +
+      `leaving no room for the post within maxLength ${maxLength}`,
+    noFit: `could not fit post into maxLength ${maxLength} for criterion ${options.criterion.id}`,
+  });
+  return {
+    text: fitted.text,
+    totalTokens: fitted.tokens + special,
+    postTokens: fitted.postTokens,
+    keptPostTokens: fitted.keptPostTokens,
+    truncated: fitted.truncated,
+  };
+}
+
+export interface FitPostOptions {
+  /** The post, already cleaned. */
+  post: string;
+  /** The text the post is placed into. */
+  render: (post: string) => string;
+  /** Tokens (without special tokens) the rendered text may take. */
+  budget: number;
+  truncation: TruncationStrategy;
+  tokenizer: PromptTokenizer;
+  headFraction?: number;
+  /** The error when the text without the post already fills the budget (given its size). */
+  noRoom: (fixed: number) => string;
+  noFit: string;
+}
+
+export interface FittedPost {
+  text: string;
+  /** Tokens of `text` (no special tokens). */
+  tokens: number;
+  postTokens: number;
+  keptPostTokens: number;
+  truncated: boolean;
+}
+
+/**
+ * Renders the post into its text, cut (head, tail or head_tail, by tokens) just enough that the
+ * text fits `budget` tokens. Only the post is ever shortened.
+ */
+export async function fitPost(options: FitPostOptions): Promise<FittedPost> {
+  const { post, render, budget, truncation, tokenizer } = options;
+  const headFraction = options.headFraction ?? 0.5;
   const count = async (text: string): Promise<number> => (await tokenizer.encodeRaw(text)).length;
 
   const postIds = await tokenizer.encodeRaw(post);
@@ -99,19 +148,14 @@ export async function buildPrompt(options: BuildPromptOptions): Promise<BuiltPro
   if (fullCount <= budget) {
     return {
       text: full,
-      totalTokens: fullCount + special,
+      tokens: fullCount,
       postTokens: postIds.length,
       keptPostTokens: postIds.length,
       truncated: false,
     };
   }
   const fixed = fullCount - postIds.length;
-  if (fixed >= budget) {
-    throw new PromptError(
-      `the template and criterion ${options.criterion.id} take about ${fixed + special} tokens, ` +
-        `leaving no room for the post within maxLength ${maxLength}`,
-    );
-  }
+  if (fixed >= budget) throw new PromptError(options.noRoom(fixed));
 
   const cut = async (k: number): Promise<string> => {
     if (k <= 0) return '';
@@ -134,7 +178,7 @@ export async function buildPrompt(options: BuildPromptOptions): Promise<BuiltPro
     if (n <= budget) {
       return {
         text,
-        totalTokens: n + special,
+        tokens: n,
         postTokens: postIds.length,
         keptPostTokens: k,
         truncated: true,
@@ -143,7 +187,36 @@ export async function buildPrompt(options: BuildPromptOptions): Promise<BuiltPro
     k -= Math.max(1, n - budget);
     if (k <= 0) break;
   }
-  throw new PromptError(
-    `could not fit post into maxLength ${maxLength} for criterion ${options.criterion.id}`,
-  );
+  throw new PromptError(options.noFit);
+}
+
+/** A template cut into the part every criterion of a post shares and the per-criterion rest. */
+export interface TemplateSplit {
+  /** From the start through {post} and the template text up to the split (no criterion). */
+  shared: string;
+  /** The rest: starts at a word boundary, holds every criterion placeholder. */
+  suffix: string;
+}
+
+/**
+ * Splits a template (NFKC-normalised, as prompts are built) where the criterion-independent part
+ * ends: {post} must occur once, before any {criterion} / {criterion_id}. The cut is at the start
+ * of the last whitespace run before the first criterion placeholder, so the shared part ends at
+ * a word boundary and (for BPE and SentencePiece tokenizers) tokenizes the same alone as inside
+ * the whole prompt; with no whitespace there, at the placeholder itself. null when the template
+ * does not allow sharing.
+ */
+export function splitTemplate(template: string): TemplateSplit | null {
+  const normalized = template.normalize('NFKC');
+  const placeholders = [...normalized.matchAll(PLACEHOLDER)];
+  const posts = placeholders.filter((m) => m[1] === 'post');
+  if (posts.length !== 1) return null;
+  const firstCriterion = placeholders.find((m) => m[1] !== 'post');
+  if (!firstCriterion || firstCriterion.index! < posts[0]!.index!) return null;
+  const postEnd = posts[0]!.index! + '{post}'.length;
+  const between = normalized.slice(postEnd, firstCriterion.index!);
+  const whitespace = [...between.matchAll(/\s+/g)];
+  const last = whitespace[whitespace.length - 1];
+  const cut = last ? postEnd + last.index! : firstCriterion.index!;
+  return { shared: normalized.slice(0, cut), suffix: normalized.slice(cut) };
 }

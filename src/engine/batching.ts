@@ -43,3 +43,30 @@ export function planEpochBatches(
   // Bucketing groups similar lengths; shuffling the batches keeps long ones from clustering.
   return bucketWindow > 1 ? shuffleInPlace(batches, rng) : batches;
 }
+
+/**
+ * How many whole posts make a micro-batch of about `microBatchSize` examples: micro_batch_size
+ * keeps counting (post, criterion) pairs, rounded to whole posts, at least one (with nine pairs
+ * per post: 8 -> 1 post, 16 -> 2, 32 -> 4).
+ */
+export function postsPerMicroBatch(microBatchSize: number, examplesPerPost: number): number {
+  if (microBatchSize < 1) throw new Error(`micro-batch size must be >= 1, got ${microBatchSize}`);
+  return Math.max(1, Math.round(microBatchSize / Math.max(1, examplesPerPost)));
+}
+
+/**
+ * Micro-batches of whole posts: `posts[p]` lists post p's items (kept together and in order),
+ * `lengths[p]` its packed length. Posts are shuffled and bucketed exactly as planEpochBatches
+ * does examples; each micro-batch lists its posts' items post after post.
+ */
+export function planPostBatches(
+  posts: readonly (readonly number[])[],
+  lengths: ArrayLike<number>,
+  options: { postsPerBatch: number; bucketWindow: number; rng: () => number },
+): number[][] {
+  return planEpochBatches(lengths, {
+    microBatchSize: options.postsPerBatch,
+    bucketWindow: options.bucketWindow,
+    rng: options.rng,
+  }).map((batch) => batch.flatMap((post) => posts[post]!));
+}

@@ -20,6 +20,7 @@ import {
   type TunedThresholds,
 } from '../metrics/index.js';
 import type { TokenizedExamples } from './examples.js';
+import type { FrozenRows } from './frozenCache.js';
 import { predictIndices, type FoldModel, type FoldTrainingOptions } from './foldTrainer.js';
 
 /** Mean binary cross-entropy of probabilities, clamped like sklearn's log_loss. */
@@ -135,20 +136,34 @@ export async function evaluateFold(
   model: FoldModel,
   bestAdapterDir: string,
   fold: Fold,
-  pairs: { examples: TokenizedExamples; labels: Uint8Array; criterionIds: readonly string[] },
-  options: Pick<FoldTrainingOptions, 'inferenceBatchSize' | 'padTokenId' | 'paddingSide'>,
+  pairs: {
+    examples: TokenizedExamples;
+    labels: Uint8Array;
+    criterionIds: readonly string[];
+    frozen?: FrozenRows | null;
+  },
+  options: Pick<
+    FoldTrainingOptions,
+    'inferenceBatchSize' | 'padTokenId' | 'paddingSide' | 'sharedPrefix'
+  >,
 ): Promise<FoldEvaluation> {
   const labelsOf = (indices: number[]) => indices.map((i) => pairs.labels[i]!);
   const criteriaOf = (indices: number[]) => indices.map((i) => pairs.criterionIds[i]!);
   await model.loadAdapter(bestAdapterDir);
-  const validationScores = await predictIndices(model, pairs.examples, fold.validation, options);
+  const validationScores = await predictIndices(
+    model,
+    pairs.examples,
+    fold.validation,
+    options,
+    pairs.frozen,
+  );
   const thresholds = tuneOnValidation(
     labelsOf(fold.validation),
     validationScores,
     criteriaOf(fold.validation),
     minPositivesPerCriterion,
   );
-  const testScores = await predictIndices(model, pairs.examples, fold.test, options);
+  const testScores = await predictIndices(model, pairs.examples, fold.test, options, pairs.frozen);
   const report = reportTest(labelsOf(fold.test), testScores, criteriaOf(fold.test), thresholds);
   return { thresholds, report, validationScores, testScores };
 }

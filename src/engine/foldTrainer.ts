@@ -9,15 +9,20 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Config } from '../config/index.js';
 import { createRng, type CamelCased } from '../infra/index.js';
 import type { EvaluationEntry, FoldCheckpointState, FoldStore } from '../run/index.js';
-import { planEpochBatches } from './batching.js';
+import { planEpochBatches, planPostBatches, postsPerMicroBatch } from './batching.js';
 import { EarlyStopping } from './earlyStopping.js';
 import type { TrainEventListener } from './events.js';
 import {
   collateBatch,
+  collateSharedBatch,
   exampleLength,
+  hasSharedPrefix,
+  packedLength,
+  runsByPost,
   type ModelBatch,
   type TokenizedExamples,
 } from './examples.js';
+import { withFrozenRows, type FrozenRows } from './frozenCache.js';
 import { learningRateAt } from './schedule.js';
 
 /** What a train step returns. */
@@ -52,19 +57,25 @@ export interface FoldModel {
 }
 
 /**
- * training.* of the config (camelCased, every key but the run-level `threads`, `folds` and
- * `distributed`) and what the run resolved: a new training key reaches the trainer without being
- * mapped by hand.
+ * training.* of the config (camelCased, every key but the run-level `threads`, `folds`,
+ * `frozen_cache` and `distributed`) and what the run resolved: a new training key reaches the
+ * trainer without being mapped by hand.
  */
 export type FoldTrainingOptions = Omit<
   CamelCased<Config['training']>,
-  'threads' | 'folds' | 'distributed'
+  'threads' | 'folds' | 'frozenCache' | 'distributed'
 > & {
   inferenceBatchSize: number;
   padTokenId: number;
   paddingSide: 'right' | 'left';
   /** On CUDA: halve the micro-batch and double accumulation when a step runs out of memory. */
   outOfMemoryBackoff: boolean;
+  /**
+   * With shared-prefix examples (examples.prefixLengths): true (default) = one row per post, its
+   * shared part computed once for all its criteria; false = the same post-grouped batches
+   * collated as one row per example (the reference the parity tests compare against).
+   */
+  sharedPrefix?: boolean;
 };
 
 /** Micro-batches are drawn from windows of this many length-sorted batches (length_bucketing). */
@@ -75,6 +86,8 @@ export interface FoldData {
   labels: Uint8Array;
   trainIndices: number[];
   validationIndices: number[];
+  /** The frozen-bottom cache: batches start at its layer (see frozenCache.ts). */
+  frozen?: FrozenRows | null;
 }
 
 /** Scores validation predictions into the early-stopping metric (e.g. F1 at the tuned threshold). */
@@ -154,16 +167,92 @@ export class TrainingInterruptedError extends Error {
   }
 }
 
-export function optimizerStepsPerEpoch(trainCount: number, options: FoldTrainingOptions): number {
-  const microBatches = Math.ceil(trainCount / options.microBatchSize);
+/**
+ * Micro-batches per epoch. Plain examples: ceil(examples / micro_batch_size). Shared-prefix
+ * examples are batched by whole posts (postsPerMicroBatch), so: ceil(posts / posts per batch).
+ */
+export function microBatchesPerEpoch(
+  examples: TokenizedExamples,
+  trainIndices: readonly number[],
+  options: Pick<FoldTrainingOptions, 'microBatchSize'>,
+): number {
+  if (!hasSharedPrefix(examples)) return Math.ceil(trainIndices.length / options.microBatchSize);
+  const posts = groupByPost(examples, trainIndices);
+  const perPost = Math.max(...posts.map((post) => post.length));
+  return Math.ceil(posts.length / postsPerMicroBatch(options.microBatchSize, perPost));
+}
+
+export function optimizerStepsPerEpoch(microBatches: number, options: FoldTrainingOptions): number {
   return Math.ceil(microBatches / accumulationSteps(options));
 }
 
-/** Optimizer steps a fold runs unless it stops early: epochs x steps per epoch, capped by maxSteps. */
-export function plannedSteps(trainCount: number, options: FoldTrainingOptions): number {
-  const perEpoch = optimizerStepsPerEpoch(trainCount, options);
+/**
+ * Optimizer steps a fold runs unless it stops early: epochs x steps per epoch, capped by
+ * maxSteps. `microBatches` per epoch: microBatchesPerEpoch.
+ */
+export function plannedSteps(microBatches: number, options: FoldTrainingOptions): number {
+  const perEpoch = optimizerStepsPerEpoch(microBatches, options);
   const steps = perEpoch * options.maxEpochs;
   return Math.max(1, options.maxSteps === null ? steps : Math.min(options.maxSteps, steps));
+}
+
+/**
+ * Positions into `indices` grouped by post (first appearance order, order kept within a post);
+ * every example its own group when the examples have no posts.
+ */
+export function groupByPost(examples: TokenizedExamples, indices: readonly number[]): number[][] {
+  const posts = examples.posts;
+  if (!posts) return indices.map((_, position) => [position]);
+  const groups = new Map<number, number[]>();
+  indices.forEach((index, position) => {
+    const post = posts[index]!;
+    const group = groups.get(post);
+    if (group) group.push(position);
+    else groups.set(post, [position]);
+  });
+  return [...groups.values()];
+}
+
+/**
+ * A micro-batch of examples as the model takes it: shared-prefix rows when the examples allow;
+ * with the frozen-bottom cache, always shared-prefix rows (one per sequence for examples
+ * encoded whole) that read their states from it.
+ */
+export function collateExamples(
+  examples: TokenizedExamples,
+  indices: readonly number[],
+  options: Pick<FoldTrainingOptions, 'padTokenId' | 'paddingSide' | 'sharedPrefix'> & {
+    labels?: ArrayLike<number>;
+  },
+  frozen?: FrozenRows | null,
+): ModelBatch {
+  if (frozen) {
+    return withFrozenRows(
+      collateSharedBatch(examples, indices, options),
+      examples,
+      indices,
+      frozen,
+    );
+  }
+  if (hasSharedPrefix(examples) && options.sharedPrefix !== false) {
+    return collateSharedBatch(examples, indices, options);
+  }
+  return collateBatch(examples, indices, options);
+}
+
+/**
+ * Splits a micro-batch into `parts` smaller ones for the out-of-memory back-off: by whole posts
+ * while there are enough, else by examples (a post's criteria then span two rows, each with
+ * the post's shared part).
+ */
+export function splitMicroBatch(
+  examples: TokenizedExamples,
+  indices: readonly number[],
+  parts: number,
+): number[][] {
+  const runs = runsByPost(examples, indices);
+  if (runs.length >= parts) return splitEvenly(runs, parts).map((chunk) => chunk.flat());
+  return splitEvenly(indices, parts);
 }
 
 /** The code the addon gives an allocator failure (CUDA out of memory, or the CPU allocator's). */
@@ -190,29 +279,59 @@ export function accumulationSteps(options: FoldTrainingOptions): number {
   return Math.max(1, Math.round(options.effectiveBatchSize / options.microBatchSize));
 }
 
-/** Predicts P(label = 1) for the given examples in length-sorted batches (less padding). */
+/**
+ * Predicts P(label = 1) for the given examples in length-sorted batches (less padding); with
+ * shared-prefix examples, batches of whole posts (about inferenceBatchSize examples each).
+ */
 export async function predictIndices(
   model: FoldModel,
   examples: TokenizedExamples,
   indices: readonly number[],
-  options: Pick<FoldTrainingOptions, 'inferenceBatchSize' | 'padTokenId' | 'paddingSide'>,
+  options: Pick<
+    FoldTrainingOptions,
+    'inferenceBatchSize' | 'padTokenId' | 'paddingSide' | 'sharedPrefix'
+  >,
+  frozen?: FrozenRows | null,
 ): Promise<Float32Array> {
-  const order = indices
-    .map((exampleIndex, position) => ({ exampleIndex, position }))
-    .sort(
-      (a, b) => exampleLength(examples, a.exampleIndex) - exampleLength(examples, b.exampleIndex),
-    );
   const scores = new Float32Array(indices.length);
-  for (let start = 0; start < order.length; start += options.inferenceBatchSize) {
-    const chunk = order.slice(start, start + options.inferenceBatchSize);
-    const batch = collateBatch(
+  let chunks: number[][];
+  if (hasSharedPrefix(examples)) {
+    const posts = groupByPost(examples, indices).map((positions) => ({
+      positions,
+      length: packedLength(
+        examples,
+        positions.map((p) => indices[p]!),
+      ),
+    }));
+    posts.sort((a, b) => a.length - b.length || a.positions[0]! - b.positions[0]!);
+    const perPost = Math.max(1, ...posts.map((post) => post.positions.length));
+    const size = postsPerMicroBatch(options.inferenceBatchSize, perPost);
+    chunks = [];
+    for (let start = 0; start < posts.length; start += size) {
+      chunks.push(posts.slice(start, start + size).flatMap((post) => post.positions));
+    }
+  } else {
+    const order = indices
+      .map((exampleIndex, position) => ({ exampleIndex, position }))
+      .sort(
+        (a, b) => exampleLength(examples, a.exampleIndex) - exampleLength(examples, b.exampleIndex),
+      )
+      .map((entry) => entry.position);
+    chunks = [];
+    for (let start = 0; start < order.length; start += options.inferenceBatchSize) {
+      chunks.push(order.slice(start, start + options.inferenceBatchSize));
+    }
+  }
+  for (const chunk of chunks) {
+    const batch = collateExamples(
       examples,
-      chunk.map((entry) => entry.exampleIndex),
+      chunk.map((position) => indices[position]!),
       options,
+      frozen,
     );
     const probabilities = await model.predictProba(batch);
-    chunk.forEach((entry, row) => {
-      scores[entry.position] = probabilities[row]!;
+    chunk.forEach((position, row) => {
+      scores[position] = probabilities[row]!;
     });
   }
   return scores;
@@ -228,8 +347,9 @@ export async function trainFold(
 ): Promise<FoldTrainingResult> {
   const { fold, onEvent } = hooks;
   const accumulation = accumulationSteps(options);
-  const stepsPerEpoch = optimizerStepsPerEpoch(data.trainIndices.length, options);
-  const totalSteps = plannedSteps(data.trainIndices.length, options);
+  const microBatches = microBatchesPerEpoch(data.examples, data.trainIndices, options);
+  const stepsPerEpoch = optimizerStepsPerEpoch(microBatches, options);
+  const totalSteps = plannedSteps(microBatches, options);
   const warmupSteps = Math.round(options.warmupRatio * totalSteps);
   const evalEvery = options.evalEverySteps > 0 ? options.evalEverySteps : stepsPerEpoch;
   const stopping = new EarlyStopping(options.earlyStopping);
@@ -238,6 +358,20 @@ export async function trainFold(
   const trainLabels = data.labels;
   const history: FoldTrainingResult['history'] = [];
   const trainLengths = data.trainIndices.map((i) => exampleLength(data.examples, i));
+  // Shared-prefix examples train in batches of whole posts (so a post's shared part is computed
+  // once per batch); plain ones in batches of examples.
+  const trainPosts = hasSharedPrefix(data.examples)
+    ? groupByPost(data.examples, data.trainIndices)
+    : null;
+  const trainPostLengths = trainPosts?.map((positions) =>
+    packedLength(
+      data.examples,
+      positions.map((p) => data.trainIndices[p]!),
+    ),
+  );
+  const postsPerBatch = trainPosts
+    ? postsPerMicroBatch(options.microBatchSize, Math.max(...trainPosts.map((p) => p.length)))
+    : 0;
 
   let step = 0;
   let epoch = 0;
@@ -261,7 +395,13 @@ export async function trainFold(
   }
 
   const evaluate = async (): Promise<boolean> => {
-    const scores = await predictIndices(model, data.examples, data.validationIndices, options);
+    const scores = await predictIndices(
+      model,
+      data.examples,
+      data.validationIndices,
+      options,
+      data.frozen,
+    );
     const { value, metrics } = scoreValidation(data.validationIndices, scores);
     const decision = stopping.update(value, step);
     const state = stopping.snapshot();
@@ -309,11 +449,18 @@ export async function trainFold(
 
   training: while (step < totalSteps && epoch < options.maxEpochs) {
     const rngDrawsAtEpochStart = rng.draws();
-    const plan = planEpochBatches(trainLengths, {
-      microBatchSize: options.microBatchSize,
-      bucketWindow: options.lengthBucketing ? lengthBucketWindow : 0,
-      rng: rng.next,
-    });
+    const bucketWindow = options.lengthBucketing ? lengthBucketWindow : 0;
+    const plan = trainPosts
+      ? planPostBatches(trainPosts, trainPostLengths!, {
+          postsPerBatch,
+          bucketWindow,
+          rng: rng.next,
+        })
+      : planEpochBatches(trainLengths, {
+          microBatchSize: options.microBatchSize,
+          bucketWindow,
+          rng: rng.next,
+        });
     const startBatch = firstBatch;
     firstBatch = 0;
     for (let start = startBatch; start < plan.length && step < totalSteps; start += accumulation) {
@@ -334,11 +481,22 @@ export async function trainFold(
       // doubles the split (halves the micro-batch, doubles accumulation) and retries the group,
       // so the effective batch and the gradient (a mean over chunks) stay the same.
       for (;;) {
-        const chunks = group.flatMap((micro) => splitEvenly(micro, microSplit));
+        const chunks = group.flatMap((micro) =>
+          splitMicroBatch(
+            data.examples,
+            micro.map((position) => data.trainIndices[position]!),
+            microSplit,
+          ),
+        );
         try {
           for (let c = 0; c < chunks.length; c++) {
-            const indices = chunks[c]!.map((position) => data.trainIndices[position]!);
-            const batch = collateBatch(data.examples, indices, { ...options, labels: trainLabels });
+            const indices = chunks[c]!;
+            const batch = collateExamples(
+              data.examples,
+              indices,
+              { ...options, labels: trainLabels },
+              data.frozen,
+            );
             const result = await model.trainStep(batch, {
               lr,
               weightDecay: options.weightDecay,

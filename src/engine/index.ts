@@ -23,10 +23,10 @@ export {
 } from './setup.js';
 export { findModel, ModelLocationError, modelPathExpectation } from './modelLocation.js';
 export type { ModelFormat, ModelLocation } from './modelLocation.js';
-export { encodePrompt } from './prompts.js';
-export type { EncodedPrompt } from './prompts.js';
-export { collateBatch, packExamples } from './examples.js';
-export type { ModelBatch, TokenizedExamples } from './examples.js';
+export { encodePost, encodePrompt, sharesPrefix } from './prompts.js';
+export type { EncodedPost, EncodedPrompt } from './prompts.js';
+export { collateBatch, collateSharedBatch, packExamples } from './examples.js';
+export type { BatchSegments, ModelBatch, TokenizedExamples } from './examples.js';
 export { learningRateAt } from './schedule.js';
 export { EarlyStopping } from './earlyStopping.js';
 export { setSeed } from './seed.js';

@@ -25,7 +25,7 @@ import { resolveTracking, type ResolvedTracking } from '../tracking/index.js';
 import { Classifier, loadLlamaConfig, nativeInfo } from '../native.js';
 import { packExamples, type TokenizedExamples } from './examples.js';
 import { findModel, installHint, modelPathExpectation } from './modelLocation.js';
-import { encodePrompt } from './prompts.js';
+import { encodePost, encodePrompt, sharesPrefix } from './prompts.js';
 
 /** ReDSM5's post count; a synthetic set of another size needs (and records) a count override. */
 const redsm5Posts = 1484;
@@ -222,9 +222,12 @@ export interface PreparedExamples {
 }
 
 /**
- * Builds and tokenizes every (post, criterion) prompt once. The ids are cached under
- * .cache/tokens keyed by dataset hash, tokenizer hash, template, truncation and max_length, so a
- * second run (or fold) reads them instead of tokenizing 13k prompts again.
+ * Builds and tokenizes every (post, criterion) prompt once. With a template that shares a prefix
+ * (data.prompt.share_prefix auto, {post} before the criterion), each post is encoded once for
+ * its criteria (encodePost): its pairs share their first ids, and the examples carry
+ * prefixLengths and posts so batches can compute that part once. The ids are cached under
+ * .cache/tokens keyed by dataset hash, tokenizer hash, template, truncation, max_length and the
+ * encoding, so a second run (or fold) reads them instead of tokenizing 13k prompts again.
  */
 export async function prepareExamples(
   config: Config,
@@ -236,31 +239,38 @@ export async function prepareExamples(
   const tokenizer = await openTokenizer(modelDir, tokenizerOptions(config));
   await checkVocabulary(modelDir, tokenizer);
   const { template, truncation, max_length: maxLength } = config.data.prompt;
+  const shared = sharesPrefix(config.data.prompt);
+  const encoding = shared ? 'shared-prefix-v1' : 'pair-v1';
   const key = createHash('sha256')
-    .update(JSON.stringify([dataset.hash, tokenizer.hash, template, truncation, maxLength]))
+    .update(
+      JSON.stringify([dataset.hash, tokenizer.hash, template, truncation, maxLength, encoding]),
+    )
     .digest('hex')
     .slice(0, 32);
   const cacheDir = resolve(cwd, '.cache', 'tokens');
-  const idsPath = join(cacheDir, `${key}.ids.bin`);
-  const offsetsPath = join(cacheDir, `${key}.offsets.bin`);
-  const metaPath = join(cacheDir, `${key}.json`);
-  if (existsSync(idsPath) && existsSync(offsetsPath) && existsSync(metaPath)) {
-    const ids = await readFile(idsPath);
-    const offsets = await readFile(offsetsPath);
+  const path = (part: string) => join(cacheDir, `${key}.${part}`);
+  const parts = shared ? ['ids', 'offsets', 'prefix', 'posts'] : ['ids', 'offsets'];
+  const metaPath = path('json');
+  if (parts.every((part) => existsSync(path(`${part}.bin`))) && existsSync(metaPath)) {
     const meta = JSON.parse(await readFile(metaPath, 'utf8')) as {
       pairs: number;
       truncated: number;
     };
     if (meta.pairs === dataset.pairs.length) {
+      const read = async (part: string) => {
+        const bytes = await readFile(path(`${part}.bin`));
+        return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4).slice();
+      };
+      const examples: TokenizedExamples = {
+        ids: await read('ids'),
+        offsets: await read('offsets'),
+      };
+      if (shared) {
+        examples.prefixLengths = await read('prefix');
+        examples.posts = await read('posts');
+      }
       return {
-        examples: {
-          ids: new Int32Array(ids.buffer, ids.byteOffset, ids.byteLength / 4).slice(),
-          offsets: new Int32Array(
-            offsets.buffer,
-            offsets.byteOffset,
-            offsets.byteLength / 4,
-          ).slice(),
-        },
+        examples,
         tokenizer,
         padTokenId: tokenizer.padTokenId,
         truncatedPairs: meta.truncated,
@@ -270,30 +280,79 @@ export async function prepareExamples(
   }
   const postText = new Map(dataset.posts.map((post) => [post.postId, post.text]));
   const criteria = new Map(dataset.criteria.map((criterion) => [criterion.id, criterion]));
-  const sequences: number[][] = [];
+  const sequences: number[][] = new Array<number[]>(dataset.pairs.length);
   let truncated = 0;
-  for (const pair of dataset.pairs) {
-    const encoded = await encodePrompt(
-      tokenizer,
-      config.data.prompt,
-      postText.get(pair.postId)!,
-      criteria.get(pair.criterionId)!,
-    );
-    if (encoded.truncated) truncated += 1;
-    sequences.push(encoded.ids);
+  let examples: TokenizedExamples;
+  if (shared) {
+    // Each post once, against the criteria of its pairs (all nine in ReDSM5).
+    const pairsOfPost = new Map<string, number[]>();
+    dataset.pairs.forEach((pair, index) => {
+      const list = pairsOfPost.get(pair.postId);
+      if (list) list.push(index);
+      else pairsOfPost.set(pair.postId, [index]);
+    });
+    const prefixLengths = new Int32Array(dataset.pairs.length);
+    const posts = new Int32Array(dataset.pairs.length);
+    let mismatches = 0;
+    let post = 0;
+    for (const [postId, indices] of pairsOfPost) {
+      const encoded = await encodePost(
+        tokenizer,
+        config.data.prompt,
+        postText.get(postId)!,
+        indices.map((i) => criteria.get(dataset.pairs[i]!.criterionId)!),
+      );
+      indices.forEach((pairIndex, k) => {
+        sequences[pairIndex] = encoded.ids[k]!;
+        prefixLengths[pairIndex] = encoded.prefixLength;
+        posts[pairIndex] = post;
+      });
+      if (encoded.truncated) truncated += indices.length;
+      mismatches += encoded.splitMismatches;
+      post += 1;
+    }
+    if (mismatches > 0) {
+      logger.warn(
+        'the shared part of some prompts does not end on a token boundary; their suffixes were ' +
+          'tokenized on their own (still exact between shared and plain batches)',
+        { pairs: mismatches },
+      );
+    }
+    examples = { ...packExamples(sequences), prefixLengths, posts };
+  } else {
+    for (const [index, pair] of dataset.pairs.entries()) {
+      const encoded = await encodePrompt(
+        tokenizer,
+        config.data.prompt,
+        postText.get(pair.postId)!,
+        criteria.get(pair.criterionId)!,
+      );
+      if (encoded.truncated) truncated += 1;
+      sequences[index] = encoded.ids;
+    }
+    examples = packExamples(sequences);
   }
-  const examples = packExamples(sequences);
   await mkdir(cacheDir, { recursive: true });
-  await writeFile(
-    idsPath,
-    Buffer.from(examples.ids.buffer, examples.ids.byteOffset, examples.ids.byteLength),
-  );
-  await writeFile(
-    offsetsPath,
-    Buffer.from(examples.offsets.buffer, examples.offsets.byteOffset, examples.offsets.byteLength),
-  );
+  const arrays: Record<string, Int32Array | undefined> = {
+    ids: examples.ids,
+    offsets: examples.offsets,
+    prefix: examples.prefixLengths,
+    posts: examples.posts,
+  };
+  for (const part of parts) {
+    const array = arrays[part]!;
+    await writeFile(
+      path(`${part}.bin`),
+      Buffer.from(array.buffer, array.byteOffset, array.byteLength),
+    );
+  }
   await writeJsonAtomic(metaPath, { pairs: dataset.pairs.length, truncated });
-  logger.info('tokenized prompts', { pairs: sequences.length, truncated, maxLength });
+  logger.info('tokenized prompts', {
+    pairs: sequences.length,
+    truncated,
+    maxLength,
+    sharedPrefix: shared,
+  });
   return {
     examples,
     tokenizer,
@@ -331,6 +390,7 @@ export async function loadClassifier(
     gradientCheckpointing: config.model.gradient_checkpointing,
     seed: config.seed,
     padTokenId: prepared.padTokenId,
+    sharedAttention: config.model.shared_attention,
   });
 }
 

@@ -32,6 +32,7 @@ import {
   type FoldOutcome,
 } from './foldResults.js';
 import {
+  microBatchesPerEpoch,
   NonFiniteLossError,
   plannedSteps,
   trainFold,
@@ -226,7 +227,7 @@ async function trainEvaluateWrite(
   await run.emit({
     type: 'fold-start',
     fold: fold.index,
-    totalSteps: plannedSteps(fold.train.length, trainer),
+    totalSteps: plannedSteps(microBatchesPerEpoch(pairs.examples, fold.train, trainer), trainer),
     trainPairs: fold.train.length,
     validationPairs: fold.validation.length,
     testPairs: fold.test.length,

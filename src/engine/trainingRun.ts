@@ -22,6 +22,12 @@ import { eventStream, type TrainEvent, type TrainEventHandler } from './events.j
 import type { TokenizedExamples } from './examples.js';
 import { joinRanks, type DistributedStrategy } from './distributed/index.js';
 import type { FoldModel, FoldTrainingOptions } from './foldTrainer.js';
+import {
+  buildFrozenCache,
+  frozenCacheFile,
+  logFrozenCacheSavings,
+  type FrozenRows,
+} from './frozenCache.js';
 import { createProgressReporter } from './progress.js';
 import {
   loadClassifier,
@@ -57,8 +63,16 @@ export interface TrainingRun {
   dataset: Dataset;
   /** The folds to train (training.folds, default all). */
   folds: Fold[];
-  /** Every pair's token ids, label and criterion, in dataset.pairs order. */
-  pairs: { examples: TokenizedExamples; labels: Uint8Array; criterionIds: string[] };
+  /**
+   * Every pair's token ids, label and criterion, in dataset.pairs order, and the frozen-bottom
+   * cache when one applies (training.frozen_cache with adapters on the top layers only).
+   */
+  pairs: {
+    examples: TokenizedExamples;
+    labels: Uint8Array;
+    criterionIds: string[];
+    frozen: FrozenRows | null;
+  };
   classifier: Classifier;
   /** What the fold trainer and the evaluation drive: the classifier, or its data-parallel wrapper. */
   model: FoldModel;
@@ -183,10 +197,24 @@ async function setUpRank(
   }
   const device = distributed.device(resolveDevice(config));
   const classifier = await loadClassifier(config, modelDir, prepared, device);
+  let frozen: FrozenRows | null = null;
   const stop = listenForStop(logger, options.signal);
   let sink: TrackingSink;
   let model: FoldModel;
   try {
+    if (config.training.frozen_cache.enabled) {
+      // Every rank holds the whole cache (ddp ranks read any post; folds ranks any fold's), in
+      // its own file when it does not fit the memory budget.
+      const built = await buildFrozenCache(classifier, prepared.examples, {
+        maxMemoryBytes: config.training.frozen_cache.max_memory_mb * 2 ** 20,
+        dir: store.dir,
+        file: frozenCacheFile(distributed.rank),
+        padTokenId: prepared.padTokenId,
+        batchSize: config.inference.batch_size,
+        logger,
+      });
+      frozen = built?.rows ?? null;
+    }
     model = await distributed.foldModel(classifier, stop);
     sink = await createRankSink(config, distributed, {
       cwd,
@@ -197,6 +225,7 @@ async function setUpRank(
     });
   } catch (error) {
     stop.dispose();
+    frozen?.cache.dispose();
     classifier.dispose();
     throw error;
   }
@@ -214,6 +243,7 @@ async function setUpRank(
       examples: prepared.examples,
       labels: Uint8Array.from(dataset.pairs, (pair) => pair.label),
       criterionIds: dataset.pairs.map((pair) => pair.criterionId),
+      frozen,
     },
     classifier,
     model,
@@ -233,6 +263,10 @@ async function setUpRank(
     started,
     close: async () => {
       stop.dispose();
+      if (frozen) {
+        logFrozenCacheSavings(frozen, logger);
+        frozen.cache.dispose();
+      }
       classifier.dispose();
       try {
         await sink.close();

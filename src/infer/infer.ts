@@ -245,15 +245,16 @@ async function scoreLines(
   thresholds: ThresholdTable | null,
   override: number | null,
 ): Promise<{ predictions: Prediction[]; errors: ErrorRecord[] }> {
-  const pairs: { line: ParsedLine; criterion: Criterion; ids: number[] }[] = [];
+  const pairs: { line: ParsedLine; criterion: Criterion; ids: number[]; prefixLength: number }[] =
+    [];
   const errors: ErrorRecord[] = [];
   for (const line of lines) {
     try {
-      const encoded: typeof pairs = [];
-      for (const criterion of line.criteria) {
-        encoded.push({ line, criterion, ids: await predictor.encode(line.post, criterion) });
-      }
-      pairs.push(...encoded);
+      // A line's criteria share its post's part of the prompt (one shared-prefix row).
+      const { ids, prefixLength } = await predictor.encodePost(line.post, line.criteria);
+      line.criteria.forEach((criterion, k) => {
+        pairs.push({ line, criterion, ids: ids[k]!, prefixLength });
+      });
     } catch (error) {
       // e.g. a post that normalises to nothing; the message names no post text.
       errors.push({
@@ -263,7 +264,10 @@ async function scoreLines(
       });
     }
   }
-  const probabilities = await predictor.predict(pairs.map((p) => p.ids));
+  const probabilities = await predictor.predict(
+    pairs.map((p) => p.ids),
+    { posts: pairs.map((p) => p.line.line), prefixLengths: pairs.map((p) => p.prefixLength) },
+  );
   const predictions = pairs.map(({ line, criterion }, i): Prediction => {
     const probability = probabilities[i]!;
     const { threshold, origin } = thresholdFor(thresholds, criterion.id, override);
@@ -379,6 +383,7 @@ export async function infer(options: InferOptions): Promise<InferResult> {
       resolved,
       config: effective,
       batchSize: config.inference.batch_size,
+      criteria,
       ...(options.loadModel ? { loadModel: options.loadModel } : {}),
       logger,
       now,

@@ -5,12 +5,16 @@ import { openTokenizer, type Criterion, type Tokenizer } from '../data/index.js'
 import type { Logger } from '../infra/index.js';
 import {
   collateBatch,
+  collateSharedBatch,
+  encodePost,
   encodePrompt,
   packExamples,
   resolveDevice,
   resolveDtype,
+  sharesPrefix,
   tokenizerOptions,
   type ModelBatch,
+  type TokenizedExamples,
 } from '../engine/index.js';
 import { LatencyRecorder } from './latency.js';
 import type { AdapterSettings, ResolvedModel } from './model.js';
@@ -84,6 +88,12 @@ export async function encodePair(
   return (await encodePrompt(tokenizer, prompt, post, criterion)).ids;
 }
 
+/** A post's sequences for some criteria; with a shared part, its length (else 0). */
+export interface EncodedPostPairs {
+  ids: number[][];
+  prefixLength: number;
+}
+
 export interface PredictorOptions {
   resolved: ResolvedModel;
   /** The effective config: the training run's for prompt and padding, the current one otherwise. */
@@ -93,6 +103,12 @@ export interface PredictorOptions {
   logger?: Logger;
   /** Milliseconds clock for the per-batch latency figures. */
   now?: () => number;
+  /**
+   * Every criterion of the task. With a shared-prefix prompt the post's budget depends on the
+   * longest criterion suffix, so a post is encoded against all of them, as in training, whatever
+   * criteria are asked for; without them, against the asked ones only.
+   */
+  criteria?: readonly Criterion[];
 }
 
 function loadSpec(
@@ -138,6 +154,7 @@ export class Predictor {
     private readonly batchSize: number,
     tokenizer: Tokenizer,
     private readonly now: () => number,
+    private readonly criteria: readonly Criterion[],
   ) {
     this.tokenizer = tokenizer;
     this.loadedAdapter = resolved.adapters.length === 1 ? 0 : -1;
@@ -178,22 +195,60 @@ export class Predictor {
       options.batchSize,
       tokenizer,
       options.now ?? (() => performance.now()),
+      options.criteria ?? [],
     );
   }
 
-  encode(post: string, criterion: Criterion): Promise<number[]> {
-    return encodePair(this.tokenizer, this.config.data.prompt, post, criterion);
+  /** Whether posts are encoded (and batched) with a shared part, as the model was trained. */
+  get sharesPrefix(): boolean {
+    return sharesPrefix(this.config.data.prompt);
   }
 
-  /** P(yes) per sequence, in the given order; the mean over adapters for an ensemble. */
-  async predict(sequences: readonly number[][]): Promise<Float32Array> {
+  async encode(post: string, criterion: Criterion): Promise<number[]> {
+    return (await this.encodePost(post, [criterion])).ids[0]!;
+  }
+
+  /**
+   * A post against some criteria, encoded exactly as training encoded it: with a shared-prefix
+   * prompt, once against every criterion (one budget per post) and the asked ones picked out.
+   */
+  async encodePost(post: string, criteria: readonly Criterion[]): Promise<EncodedPostPairs> {
+    const prompt = this.config.data.prompt;
+    if (!this.sharesPrefix) {
+      const ids: number[][] = [];
+      for (const criterion of criteria) {
+        ids.push(await encodePair(this.tokenizer, prompt, post, criterion));
+      }
+      return { ids, prefixLength: 0 };
+    }
+    const all = [...this.criteria];
+    for (const criterion of criteria) {
+      if (!all.some((c) => c.id === criterion.id)) all.push(criterion);
+    }
+    const encoded = await encodePost(this.tokenizer, prompt, post, all);
+    return {
+      ids: criteria.map((criterion) => encoded.ids[all.findIndex((c) => c.id === criterion.id)]!),
+      prefixLength: encoded.prefixLength,
+    };
+  }
+
+  /**
+   * P(yes) per sequence, in the given order; the mean over adapters for an ensemble. With
+   * `posts` (one entry per sequence, sequences of a post consecutive) and `prefixLengths` from
+   * encodePost, a post's sequences run as one shared-prefix row.
+   */
+  async predict(
+    sequences: readonly number[][],
+    shared?: { posts: readonly number[]; prefixLengths: readonly number[] },
+  ): Promise<Float32Array> {
     const out = new Float32Array(sequences.length);
     if (sequences.length === 0) return out;
-    const examples = packExamples(sequences as number[][]);
-    // Length-sorted (stable) batches: little padding, and the same input always batches the same.
-    const order = sequences
-      .map((_, i) => i)
-      .sort((a, b) => sequences[a]!.length - sequences[b]!.length);
+    const examples: TokenizedExamples = packExamples(sequences as number[][]);
+    if (shared && this.sharesPrefix) {
+      examples.posts = Int32Array.from(shared.posts);
+      examples.prefixLengths = Int32Array.from(shared.prefixLengths);
+    }
+    const batches = this.batches(examples, sequences);
     const adapters = this.resolved.adapters;
     const perAdapter = adapters.map(() => new Float32Array(sequences.length));
     // Start with the adapter already in place (saves one load per chunk); sum in a fixed order
@@ -207,12 +262,13 @@ export class Predictor {
         this.loadedAdapter = a;
       }
       const scores = perAdapter[a]!;
-      for (let start = 0; start < order.length; start += this.batchSize) {
-        const indices = order.slice(start, start + this.batchSize);
-        const batch = collateBatch(examples, indices, {
-          padTokenId: this.tokenizer.padTokenId,
-          paddingSide: this.config.model.padding_side,
-        });
+      for (const indices of batches) {
+        const batch: ModelBatch = examples.posts
+          ? collateSharedBatch(examples, indices, { padTokenId: this.tokenizer.padTokenId })
+          : collateBatch(examples, indices, {
+              padTokenId: this.tokenizer.padTokenId,
+              paddingSide: this.config.model.padding_side,
+            });
         const began = this.now();
         const probabilities = await this.model.predictProba(batch);
         this.latency.add({ ms: this.now() - began, pairs: indices.length, seqLen: batch.seqLen });
@@ -232,6 +288,39 @@ export class Predictor {
       out[i] = sum / adapters.length;
     }
     return out;
+  }
+
+  /**
+   * Length-sorted (stable) batches: little padding, and the same input always batches the same.
+   * Shared-prefix examples: whole posts, sorted by packed length, about batchSize pairs each.
+   */
+  private batches(examples: TokenizedExamples, sequences: readonly number[][]): number[][] {
+    const batches: number[][] = [];
+    if (!examples.posts) {
+      const order = sequences
+        .map((_, i) => i)
+        .sort((a, b) => sequences[a]!.length - sequences[b]!.length);
+      for (let start = 0; start < order.length; start += this.batchSize) {
+        batches.push(order.slice(start, start + this.batchSize));
+      }
+      return batches;
+    }
+    const runs: number[][] = [];
+    examples.posts.forEach((post, i) => {
+      const last = runs[runs.length - 1];
+      if (last && examples.posts![last[0]!] === post) last.push(i);
+      else runs.push([i]);
+    });
+    const prefix = (run: number[]) => examples.prefixLengths![run[0]!]!;
+    const length = (run: number[]) =>
+      run.reduce((sum, i) => sum + sequences[i]!.length - prefix(run), prefix(run));
+    runs.sort((a, b) => length(a) - length(b) || a[0]! - b[0]!);
+    const perPost = Math.max(...runs.map((run) => run.length));
+    const postsPerBatch = Math.max(1, Math.round(this.batchSize / perPost));
+    for (let start = 0; start < runs.length; start += postsPerBatch) {
+      batches.push(runs.slice(start, start + postsPerBatch).flat());
+    }
+    return batches;
   }
 
   close(): void {

@@ -206,6 +206,12 @@ export interface CheckpointIoBinding {
 // Classifier (native/addon_classifier.cc)
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The decoder layers that get adapters (peft's layers_to_transform): null or absent = every
+ * layer, a list of layer indices, or { top: K } = the K layers nearest the output.
+ */
+export type DoraLayers = readonly number[] | { top: number } | null;
+
 /** DoRA settings, as peft's LoraConfig(use_dora=True) names them. */
 export interface DoraOptions {
   r: number;
@@ -214,6 +220,13 @@ export interface DoraOptions {
   /** Module names matched as peft does (equal, or ending in "." + name), e.g. "q_proj". */
   targetModules: string[];
   useRslora: boolean;
+  /** Saved as layers_to_transform (with layers_pattern "layers") in adapter_config.json. */
+  layers?: DoraLayers;
+}
+
+/** The DoRA settings in effect: `layers` resolved to the adapted layer indices (null = all). */
+export interface ResolvedDoraOptions extends DoraOptions {
+  layers: number[] | null;
 }
 
 export interface ClassifierLoadOptions {
@@ -231,15 +244,61 @@ export interface ClassifierLoadOptions {
   seed: number;
   /** Overrides config.json's pad_token_id; pooling uses it (rightmost non-pad token). */
   padTokenId?: number;
+  /** How shared-prefix rows attend (see SharedAttention); default "block_mask". */
+  sharedAttention?: SharedAttention;
 }
 
-/** A micro-batch: row-major (batchSize, seqLen) ids and mask; labels 0/1 per row. */
+/**
+ * How the addon attends shared-prefix rows (both exact): "block_mask" runs one attention call
+ * over each packed row with a block mask; "prefix_kv" attends the shared parts once and each
+ * segment as its own query row over its post's prefix keys/values plus its own, so no score
+ * between two segments is computed.
+ */
+export type SharedAttention = 'block_mask' | 'prefix_kv';
+
+/**
+ * Shared-prefix rows: row b holds a shared part of prefixLengths[b] tokens, then
+ * segmentCounts[b] segments (segmentLengths, row after row), then right padding. Each segment
+ * token attends to its row's shared part and causally to its own segment only, with position ids
+ * continuing after the shared part; each segment is pooled at its last (non-pad) token. So a
+ * segment's logits equal those of the separate sequence shared part + segment, and gradients
+ * reach the shared part from every segment. The attention mask must be 1 on exactly each row's
+ * prefix + segment columns.
+ */
+export interface SegmentLayout {
+  prefixLengths: Int32Array;
+  segmentCounts: Int32Array;
+  segmentLengths: Int32Array;
+}
+
+/**
+ * A micro-batch: row-major (batchSize, seqLen) ids and mask; labels 0/1 per example. An example
+ * is a row, or with `segments` a segment (labels, logits and probabilities then have one entry
+ * per segment, in row order).
+ */
 export interface Batch {
   inputIds: Int32Array;
   attentionMask: Uint8Array;
   labels?: Float32Array | Int32Array;
   batchSize: number;
   seqLen: number;
+  segments?: SegmentLayout;
+  /**
+   * With `segments`: the rows' hidden states entering the cache's layer are read from a
+   * frozen-bottom cache instead of being computed from inputIds (which still decide pooling).
+   */
+  hiddenStates?: CachedRows<AddonHiddenStateCache>;
+}
+
+/**
+ * Where a batch's rows are in a HiddenStateCache: row b is unit units[b], and each segment (row
+ * after row) is that unit's segment segments[s] (its index among the unit's segments as filled).
+ * The layout must match what was filled: same shared-part length, same segment lengths.
+ */
+export interface CachedRows<Cache> {
+  cache: Cache;
+  units: Int32Array;
+  segments: Int32Array;
 }
 
 export interface TrainStepOptions {
@@ -278,8 +337,11 @@ export interface ClassifierInfo {
   accumulatedMicroBatches: number;
   merged: boolean;
   gradientCheckpointing: boolean;
+  sharedAttention: SharedAttention;
+  /** The lowest layer with an adapter (numLayers when none): backward never goes below it. */
+  firstAdaptedLayer: number;
   parameterBytes: number;
-  dora: DoraOptions;
+  dora: ResolvedDoraOptions;
 }
 
 /** Gradients by peft key after one forward/backward (for tests and debugging). */
@@ -305,6 +367,11 @@ export interface AddonClassifier {
   predictLogits(batch: Batch): Promise<Float32Array>;
   predictProba(batch: Batch): Promise<Float32Array>;
   gradients(batch: Batch, checkpointing: boolean): Promise<ClassifierGradients>;
+  fillHiddenStateCache(
+    cache: AddonHiddenStateCache,
+    batch: Batch,
+    units: Int32Array,
+  ): Promise<void>;
   saveAdapter(dir: string): Promise<void>;
   loadAdapter(dir: string): Promise<void>;
   resetAdapter(seed: number): Promise<void>;
@@ -321,6 +388,49 @@ export interface AddonClassifier {
 
 export interface ClassifierBinding {
   NativeClassifier: new () => AddonClassifier;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hidden-state cache (native/addon_hidden_state_cache.cc)
+// ---------------------------------------------------------------------------------------------
+
+export interface HiddenStateCacheOptions {
+  /** The states enter this layer (>= 1): the first layer with an adapter. */
+  layer: number;
+  hiddenSize: number;
+  /** The model's dtype: "float32" | "bfloat16" | "float16". */
+  dtype: string;
+  /** Unit ids are 0..units-1 (a post's shared-prefix row, or one sequence). */
+  units: number;
+  /** Capacity: the sum of every unit's packed length. */
+  tokens: number;
+  /** Storage larger than this goes to a memory-mapped file at filePath (unlinked at once). */
+  maxMemoryBytes: number;
+  filePath?: string;
+}
+
+export interface HiddenStateCacheInfo {
+  layer: number;
+  hiddenSize: number;
+  dtype: string;
+  units: number;
+  tokens: number;
+  bytes: number;
+  storage: 'memory' | 'file';
+  /** The mapped file's path (already unlinked: nothing stays on disk), or null in memory. */
+  path: string | null;
+  storedUnits: number;
+  storedTokens: number;
+}
+
+/** A NativeHiddenStateCache instance. */
+export interface AddonHiddenStateCache {
+  info(): HiddenStateCacheInfo;
+  dispose(): void;
+}
+
+export interface HiddenStateCacheBinding {
+  NativeHiddenStateCache: new (options: HiddenStateCacheOptions) => AddonHiddenStateCache;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +605,13 @@ export interface DistributedBinding {
 }
 
 export interface BindingModule
-  extends RuntimeBinding, CheckpointIoBinding, ClassifierBinding, GgufBinding, DistributedBinding {
+  extends
+    RuntimeBinding,
+    CheckpointIoBinding,
+    ClassifierBinding,
+    HiddenStateCacheBinding,
+    GgufBinding,
+    DistributedBinding {
   testing: TestingBinding;
   /** Present on a CUDA build only. */
   cuda?: CudaBinding;

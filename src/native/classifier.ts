@@ -1,7 +1,8 @@
 import type {
   AddonClassifier,
+  Batch as AddonBatch,
+  CachedRows,
   GradientSyncStats,
-  Batch,
   ClassifierGradients,
   ClassifierInfo,
   ClassifierLoadOptions,
@@ -9,8 +10,25 @@ import type {
   TrainStepOptions,
   TrainStepResult,
 } from './addonTypes.js';
+import type { HiddenStateCache } from './hiddenStateCache.js';
 import { addon } from './loadAddon.js';
 import type { ProcessGroup } from './processGroup.js';
+
+/**
+ * A batch for Classifier: the addon's Batch, whose hiddenStates (rows read from the frozen-bottom
+ * cache) name a HiddenStateCache.
+ */
+export type Batch = Omit<AddonBatch, 'hiddenStates'> & {
+  hiddenStates?: CachedRows<HiddenStateCache>;
+};
+
+function toAddon(batch: Batch): AddonBatch {
+  if (!batch.hiddenStates) return batch as AddonBatch;
+  return {
+    ...batch,
+    hiddenStates: { ...batch.hiddenStates, cache: batch.hiddenStates.cache.native },
+  };
+}
 
 /**
  * The tiny Llama createRandom makes unless told otherwise (config.json keys). Only sizes: the
@@ -58,17 +76,17 @@ export class Classifier {
 
   /** One micro-batch forward/backward and, unless accumulate, one AdamW step. */
   async trainStep(batch: Batch, options: TrainStepOptions): Promise<TrainStepResult> {
-    return this.native.trainStep(batch, options);
+    return this.native.trainStep(toAddon(batch), options);
   }
 
-  /** P(label = 1) per row: softmax[:, 1] for 2 labels, sigmoid for 1. */
+  /** P(label = 1) per example (row, or segment): softmax[:, 1] for 2 labels, sigmoid for 1. */
   async predictProba(batch: Batch): Promise<Float32Array> {
-    return this.native.predictProba(batch);
+    return this.native.predictProba(toAddon(batch));
   }
 
-  /** Pooled logits, row-major (batchSize, numLabels). */
+  /** Pooled logits, row-major (examples, numLabels): one per row, or per segment. */
   async predictLogits(batch: Batch): Promise<Float32Array> {
-    return this.native.predictLogits(batch);
+    return this.native.predictLogits(toAddon(batch));
   }
 
   /** Loss and gradients by peft key for one forward/backward, without a step (tests, debugging). */
@@ -76,7 +94,19 @@ export class Classifier {
     batch: Batch,
     options: { checkpointing?: boolean } = {},
   ): Promise<ClassifierGradients> {
-    return this.native.gradients(batch, options.checkpointing ?? false);
+    return this.native.gradients(toAddon(batch), options.checkpointing ?? false);
+  }
+
+  /**
+   * Computes, in inference mode, the hidden states entering cache's layer for a batch of
+   * shared-prefix rows (every segment of each unit) and stores row b as unit units[b].
+   */
+  async fillHiddenStateCache(
+    cache: HiddenStateCache,
+    batch: Batch,
+    units: Int32Array,
+  ): Promise<void> {
+    return this.native.fillHiddenStateCache(cache.native, toAddon(batch), units);
   }
 
   /** peft layout: adapter_config.json + adapter_model.safetensors (+ optimizer.safetensors). */

@@ -3,7 +3,7 @@
  * settings, typed by addonTypes.ts. Errors from the addon carry a NativeErrorCode.
  */
 export type {
-  Batch,
+  CachedRows,
   CheckpointCheck,
   ClassifierGradients,
   ClassifierInfo,
@@ -12,12 +12,15 @@ export type {
   CudaBinding,
   CudaMemoryStats,
   DistributedBackends,
+  DoraLayers,
   DoraOptions,
   GgufInspection,
   GgufTensor,
   GgufTensorInfo,
   GgufValue,
   GradientSyncStats,
+  HiddenStateCacheInfo,
+  HiddenStateCacheOptions,
   LlamaConfig,
   LlamaConfigInput,
   NativeError,
@@ -26,11 +29,14 @@ export type {
   OpEvent,
   ProcessGroupInfo,
   ProcessGroupJoinOptions,
+  ResolvedDoraOptions,
   RopeScaling,
   SafetensorsDtype,
   SafetensorsEntry,
   SafetensorsTensor,
   SafetensorsTensorInput,
+  SegmentLayout,
+  SharedAttention,
   TrainStepOptions,
   TrainStepResult,
 } from './addonTypes.js';
@@ -44,6 +50,8 @@ export {
   writeSafetensors,
 } from './checkpointIo.js';
 export { Classifier } from './classifier.js';
+export type { Batch } from './classifier.js';
+export { HiddenStateCache } from './hiddenStateCache.js';
 export { inspectGguf, readGgufTensor } from './gguf.js';
 export { isNativeError, nativeErrorCode } from './errors.js';
 export { distributedBackends, ProcessGroup } from './processGroup.js';

@@ -15,15 +15,51 @@ import type { FoldModel, StepResult } from '../foldTrainer.js';
 
 type TrainOptions = Parameters<FoldModel['trainStep']>[1];
 
-/** Rows [start, end) of a batch, as views. */
+/** The examples (pairs) of rows [start, end): the rows themselves, or their segments. */
+export function exampleRange(
+  batch: ModelBatch,
+  start: number,
+  end: number,
+): { start: number; end: number } {
+  const segments = batch.segments;
+  if (!segments) return { start, end };
+  const before = (row: number) =>
+    segments.segmentCounts.subarray(0, row).reduce((a, b) => a + b, 0);
+  return { start: before(start), end: before(end) };
+}
+
+/**
+ * Rows [start, end) of a batch, as views; with shared-prefix rows, their segments, labels and
+ * frozen-cache rows too.
+ */
 export function batchRows(batch: ModelBatch, start: number, end: number): ModelBatch {
   const { seqLen } = batch;
+  const examples = exampleRange(batch, start, end);
+  const { segments, hiddenStates } = batch;
   return {
     inputIds: batch.inputIds.subarray(start * seqLen, end * seqLen),
     attentionMask: batch.attentionMask.subarray(start * seqLen, end * seqLen),
-    ...(batch.labels ? { labels: batch.labels.subarray(start, end) } : {}),
+    ...(batch.labels ? { labels: batch.labels.subarray(examples.start, examples.end) } : {}),
     batchSize: end - start,
     seqLen,
+    ...(segments
+      ? {
+          segments: {
+            prefixLengths: segments.prefixLengths.subarray(start, end),
+            segmentCounts: segments.segmentCounts.subarray(start, end),
+            segmentLengths: segments.segmentLengths.subarray(examples.start, examples.end),
+          },
+        }
+      : {}),
+    ...(hiddenStates
+      ? {
+          hiddenStates: {
+            cache: hiddenStates.cache,
+            units: hiddenStates.units.subarray(start, end),
+            segments: hiddenStates.segments.subarray(examples.start, examples.end),
+          },
+        }
+      : {}),
   };
 }
 
@@ -87,26 +123,35 @@ export class DataParallelModel implements FoldModel {
     accumulate: boolean,
   ): Promise<{ loss: number; gradNorm: number }> {
     const result = await this.classifier.trainStep(batch, { ...options, accumulate });
-    this.totals.lossSum += result.loss * batch.batchSize;
-    this.totals.examples += batch.batchSize;
+    // The loss is the mean over the batch's examples: rows, or shared-prefix segments.
+    const examples = exampleRange(batch, 0, batch.batchSize);
+    this.totals.lossSum += result.loss * (examples.end - examples.start);
+    this.totals.examples += examples.end - examples.start;
     this.totals.tokens += batch.attentionMask.reduce((sum, value) => sum + value, 0);
     return result;
   }
 
   async predictProba(batch: ModelBatch): Promise<Float32Array> {
     const { rank, worldSize } = this.group;
-    const n = batch.batchSize;
-    const share = Math.ceil(n / worldSize);
-    const mine = shareOf(n, rank, worldSize);
-    const padded = new Float32Array(share);
+    // Rows are sharded; a rank's scores are its rows' examples (a shared-prefix row has several),
+    // padded to the widest rank's count for the gather.
+    const shares = Array.from({ length: worldSize }, (_, r) => {
+      const rows = shareOf(batch.batchSize, r, worldSize);
+      return { rows, examples: exampleRange(batch, rows.start, rows.end) };
+    });
+    const width = Math.max(...shares.map((share) => share.examples.end - share.examples.start));
+    const mine = shares[rank]!.rows;
+    const padded = new Float32Array(width);
     if (mine.end > mine.start)
       padded.set(await this.classifier.predictProba(batchRows(batch, mine.start, mine.end)));
     const gathered = await this.group.allGather(padded, 'the gathered predictions');
-    const scores = new Float32Array(n);
-    for (let r = 0; r < worldSize; r++) {
-      const rows = shareOf(n, r, worldSize);
-      scores.set(gathered.subarray(r * share, r * share + rows.end - rows.start), rows.start);
-    }
+    const scores = new Float32Array(exampleRange(batch, 0, batch.batchSize).end);
+    shares.forEach(({ examples }, r) => {
+      scores.set(
+        gathered.subarray(r * width, r * width + examples.end - examples.start),
+        examples.start,
+      );
+    });
     return scores;
   }
 

@@ -98,4 +98,55 @@ describeWithGloo('ddp mode: every fold data-parallel over 2 ranks', () => {
     expect(existsSync(join(runDir, 'ranks'))).toBe(false);
     expect(existsSync(join(runDir, 'summary.json'))).toBe(true);
   }, 900_000);
+  test('adapters on the top layer only, from the frozen-bottom cache: every adapter tensor is all-reduced', async () => {
+    // The tiny model has 2 layers: layer 1 and the score head train, layer 0 comes from each
+    // rank's cache. A tensor left out of the all-reduce would leave rank 0's adapter apart from
+    // the single process's.
+    const training = [
+      'training.max_epochs=1',
+      'training.micro_batch_size=8',
+      'training.effective_batch_size=16',
+      'training.threads=1',
+      'training.folds=[0]',
+      'model.dora.dropout=0',
+      'model.dora.layers={top: 1}',
+    ];
+    const single = await trainFolds({
+      overrides: smallRunOverrides(dir, 'single-top', training),
+      cwd: dir,
+    });
+    const ranks = startProcess(
+      process.execPath,
+      [
+        trainCli,
+        '--nproc',
+        '2',
+        ...smallRunOverrides(dir, 'ddp-top', [
+          ...training,
+          'training.distributed.mode=ddp',
+          'training.distributed.timeout_s=60',
+          'training.distributed.bucket_mb=0.01',
+          'logging.level=info',
+        ]),
+      ],
+      { cwd: dir, label: 'mentallam-train --nproc 2 (ddp, top layer)' },
+    );
+    const end = await endsWithin(ranks, 400_000);
+    expect({ code: end.code, stderr: end.code === 0 ? '' : ranks.stderr }).toEqual({
+      code: 0,
+      stderr: '',
+    });
+    // Each rank filled its own cache.
+    expect(ranks.stderr).toMatch(/\[rank 1\] .*frozen-bottom cache: the input of layer 1/);
+    expect(ranks.stderr).toMatch(/^(?!\[rank).*frozen-bottom cache: the input of layer 1/m);
+    const adapter = join(dir, 'ddp-top', 'fold_0', 'best_adapter');
+    const names = (await inspectSafetensors(join(adapter, 'adapter_model.safetensors'))).map(
+      (entry) => entry.name,
+    );
+    expect(names.some((name) => name.includes('.layers.1.'))).toBe(true);
+    expect(names.some((name) => name.includes('.layers.0.'))).toBe(false);
+    expect(
+      await maxAdapterDifference(join(single.runDir, 'fold_0', 'best_adapter'), adapter),
+    ).toBeLessThan(1e-5);
+  }, 900_000);
 });

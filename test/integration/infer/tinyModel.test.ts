@@ -10,6 +10,7 @@ import { configToYaml, type Config } from '../../../src/config/index.js';
 import { loadCriteria, loadTokenizer, trainTinyTokenizer } from '../../../src/data/index.js';
 import { bench } from '../../../src/bench/index.js';
 import { collateBatch, packExamples } from '../../../src/engine/examples.js';
+import { encodePost, sharesPrefix } from '../../../src/engine/index.js';
 import { encodePair, infer, type Prediction } from '../../../src/infer/index.js';
 import { Classifier } from '../../../src/native.js';
 import {
@@ -216,7 +217,10 @@ test('the merged model scores what the unmerged adapter scores; runs are determi
   try {
     await clf.loadAdapter(checkpoint());
     for (const [i, post] of posts.entries()) {
-      const ids = await encodePair(tokenizer, config.data.prompt, post, criteria[1]!);
+      // As training encodes it: with a shared-prefix prompt, against all nine criteria.
+      const ids = sharesPrefix(config.data.prompt)
+        ? (await encodePost(tokenizer, config.data.prompt, post, criteria)).ids[1]!
+        : await encodePair(tokenizer, config.data.prompt, post, criteria[1]!);
       const [p] = await clf.predictProba(
         collateBatch(packExamples([ids]), [0], {
           padTokenId: tokenizer.padTokenId,
@@ -225,6 +229,36 @@ test('the merged model scores what the unmerged adapter scores; runs are determi
       );
       expect(merged.predictions[i]!.probability).toBeCloseTo(p!, 4);
     }
+  } finally {
+    clf.dispose();
+  }
+});
+
+test('a post alone is scored as one shared-prefix row: the probabilities of its nine pairs', async () => {
+  const post = `${corpus[2]!} ${corpus[4]!}`;
+  const alone = await infer({ config, checkpoint: checkpoint(), post });
+  expect(sharesPrefix(config.data.prompt)).toBe(true);
+  const tokenizer = loadTokenizer(baseDir, { paddingSide: 'right' });
+  const encoded = await encodePost(tokenizer, config.data.prompt, post, criteria);
+  const clf = await Classifier.load({
+    modelDir: baseDir,
+    dora,
+    numLabels: 1,
+    seed: 5,
+    padTokenId: tokenizer.padTokenId,
+  });
+  try {
+    await clf.loadAdapter(checkpoint());
+    // The nine pairs as separate rows, unmerged: the reference.
+    const separate = await clf.predictProba(
+      collateBatch(
+        packExamples(encoded.ids),
+        criteria.map((_, k) => k),
+        { padTokenId: tokenizer.padTokenId, paddingSide: 'right' },
+      ),
+    );
+    expect(alone.predictions.map((p) => p.criterion)).toEqual(criteria.map((c) => c.id));
+    alone.predictions.forEach((p, k) => expect(p.probability).toBeCloseTo(separate[k]!, 5));
   } finally {
     clf.dispose();
   }

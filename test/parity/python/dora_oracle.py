@@ -72,6 +72,8 @@ def make_adapter(args):
         use_dora=True,
         use_rslora=dora.get("useRslora", False),
         task_type="SEQ_CLS",
+        # peft's own spelling: an int or a list; layers_pattern left to peft's default matching.
+        layers_to_transform=dora.get("layers"),
     )
     torch.manual_seed(args.seed)
     model = get_peft_model(base, config)
@@ -110,9 +112,20 @@ def peft_model(args, trainable):
     return model
 
 
+def adapted_layers(model):
+    """Indices of the decoder layers peft put a DoRA adapter on."""
+    layers = set()
+    for name, _ in model.named_parameters():
+        if "lora_A" in name:
+            layers.add(int(name.split(".layers.")[1].split(".")[0]))
+    return sorted(layers)
+
+
 def logits(args):
     model = peft_model(args, trainable=False)
     model.eval()
+    # Before a merge, which removes the adapter modules.
+    layers = adapted_layers(model)
     if args.merge:
         model = model.merge_and_unload()
     results = []
@@ -121,7 +134,7 @@ def logits(args):
         with torch.no_grad():
             out = model(input_ids=ids, attention_mask=mask).logits
         results.append(out.float().flatten().tolist())
-    print(json.dumps({"logits": results}))
+    print(json.dumps({"logits": results, "layers": layers}))
 
 
 def train(args):

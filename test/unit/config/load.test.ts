@@ -94,6 +94,7 @@ describe('experiment=mentallama-redsm5', () => {
       dropout: 0.05,
       target_modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
       use_rslora: false,
+      layers: null,
     });
     expect(config.model.path).toBe('/models/MentaLLaMA-chat-7B-hf');
     expect(config.model.dtype).toBe('auto');

@@ -1,4 +1,8 @@
-import { planEpochBatches } from '../../../src/engine/batching.js';
+import {
+  planEpochBatches,
+  planPostBatches,
+  postsPerMicroBatch,
+} from '../../../src/engine/batching.js';
 
 function seededRng(seed: number): () => number {
   let state = seed >>> 0;
@@ -50,5 +54,46 @@ describe('planEpochBatches', () => {
       rng: seededRng(3),
     });
     expect(padding(bucketed)).toBeLessThan(padding(plain));
+  });
+});
+
+describe('planPostBatches', () => {
+  // 23 posts of 9 items each (item = post * 9 + k), packed lengths varying.
+  const posts = Array.from({ length: 23 }, (_, p) =>
+    Array.from({ length: 9 }, (_, k) => p * 9 + k),
+  );
+  const lengths = posts.map((_, p) => 100 + ((p * 53) % 90));
+
+  test('postsPerMicroBatch rounds micro_batch_size (pairs) to whole posts, at least one', () => {
+    expect(postsPerMicroBatch(8, 9)).toBe(1);
+    expect(postsPerMicroBatch(16, 9)).toBe(2);
+    expect(postsPerMicroBatch(32, 9)).toBe(4);
+    expect(postsPerMicroBatch(1, 9)).toBe(1);
+  });
+
+  test('keeps each post whole and in order, every item exactly once', () => {
+    for (const bucketWindow of [0, 4]) {
+      const batches = planPostBatches(posts, lengths, {
+        postsPerBatch: 2,
+        bucketWindow,
+        rng: seededRng(5),
+      });
+      expect(batches).toHaveLength(12);
+      expect(batches.flat().sort((a, b) => a - b)).toEqual(posts.flat());
+      for (const batch of batches) {
+        expect(batch.length % 9).toBe(0);
+        for (let start = 0; start < batch.length; start += 9) {
+          const post = Math.floor(batch[start]! / 9);
+          expect(batch.slice(start, start + 9)).toEqual(posts[post]);
+        }
+      }
+    }
+  });
+
+  test('deterministic by seed', () => {
+    const plan = (seed: number) =>
+      planPostBatches(posts, lengths, { postsPerBatch: 2, bucketWindow: 4, rng: seededRng(seed) });
+    expect(plan(3)).toEqual(plan(3));
+    expect(plan(3)).not.toEqual(plan(4));
   });
 });

@@ -99,7 +99,8 @@ export interface FakeModelLog {
   loads: LoadModelSpec[];
   adapters: string[];
   merges: number;
-  batches: { batchSize: number; seqLen: number }[];
+  /** Rows, columns and (shared-prefix rows) segments of each model call. */
+  batches: { batchSize: number; seqLen: number; segments?: number }[];
   disposed: number;
 }
 
@@ -108,6 +109,35 @@ export function fakeScore(ids: readonly number[], offset: number): number {
   let h = 0;
   for (const id of ids) h = (h * 31 + id) % 1009;
   return 1 / (1 + Math.exp(-((h - 504) / 200 + offset)));
+}
+
+/**
+ * The sequences a batch holds: one per row, or with segments (shared-prefix rows) one per
+ * segment, each its row's shared part followed by the segment.
+ */
+export function sequencesOf(batch: ModelBatch): number[][] {
+  const row = (b: number) => {
+    const ids: number[] = [];
+    for (let t = 0; t < batch.seqLen; t++) {
+      if (batch.attentionMask[b * batch.seqLen + t])
+        ids.push(batch.inputIds[b * batch.seqLen + t]!);
+    }
+    return ids;
+  };
+  if (!batch.segments) return Array.from({ length: batch.batchSize }, (_, b) => row(b));
+  const { prefixLengths, segmentCounts, segmentLengths } = batch.segments;
+  const out: number[][] = [];
+  let segment = 0;
+  for (let b = 0; b < batch.batchSize; b++) {
+    const ids = row(b);
+    let start = prefixLengths[b]!;
+    for (let k = 0; k < segmentCounts[b]!; k++, segment++) {
+      const length = segmentLengths[segment]!;
+      out.push([...ids.slice(0, prefixLengths[b]!), ...ids.slice(start, start + length)]);
+      start += length;
+    }
+  }
+  return out;
 }
 
 export function fakeLoader(log: FakeModelLog = newLog()): ModelLoader {
@@ -123,17 +153,12 @@ export function fakeLoader(log: FakeModelLog = newLog()): ModelLoader {
         log.merges += 1;
       },
       async predictProba(batch: ModelBatch) {
-        log.batches.push({ batchSize: batch.batchSize, seqLen: batch.seqLen });
-        const out = new Float32Array(batch.batchSize);
-        for (let b = 0; b < batch.batchSize; b++) {
-          const ids: number[] = [];
-          for (let t = 0; t < batch.seqLen; t++) {
-            if (batch.attentionMask[b * batch.seqLen + t])
-              ids.push(batch.inputIds[b * batch.seqLen + t]!);
-          }
-          out[b] = fakeScore(ids, offset);
-        }
-        return out;
+        log.batches.push({
+          batchSize: batch.batchSize,
+          seqLen: batch.seqLen,
+          ...(batch.segments ? { segments: batch.segments.segmentLengths.length } : {}),
+        });
+        return Float32Array.from(sequencesOf(batch), (ids) => fakeScore(ids, offset));
       },
       dispose() {
         log.disposed += 1;

@@ -5,6 +5,7 @@ import { PassThrough, Readable } from 'node:stream';
 
 import type { Config } from '../../../src/config/index.js';
 import { loadCriteria, loadTokenizer } from '../../../src/data/index.js';
+import { encodePost, sharesPrefix } from '../../../src/engine/index.js';
 import {
   encodePair,
   infer,
@@ -47,11 +48,18 @@ beforeAll(async () => {
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** What the fake model must return for a pair: the scorer applied to training's encoding. */
+/**
+ * What the fake model must return for a pair: the scorer applied to training's encoding (with a
+ * shared-prefix prompt, the post encoded against all nine criteria: one budget per post).
+ */
 async function expected(post: string, criterionId: string, offset: number): Promise<number> {
   const tokenizer = loadTokenizer(baseDir, { paddingSide: 'right' });
   const criterion = criteria.find((c) => c.id === criterionId)!;
-  const ids = await encodePair(tokenizer, config.data.prompt, post, criterion);
+  const ids = sharesPrefix(config.data.prompt)
+    ? (await encodePost(tokenizer, config.data.prompt, post, criteria)).ids[
+        criteria.indexOf(criterion)
+      ]!
+    : await encodePair(tokenizer, config.data.prompt, post, criterion);
   return Math.fround(fakeScore(ids, offset));
 }
 
@@ -110,13 +118,16 @@ describe('infer()', () => {
     expect(result.model).toMatchObject({ kind: 'checkpoint', folds: [null], ensemble: false });
   });
 
-  test('a post alone: all nine criteria, global threshold where none is specific', async () => {
+  test('a post alone: all nine criteria in one shared-prefix row, global threshold where none is specific', async () => {
+    const log = newLog();
     const result = await infer({
       config,
       checkpoint,
       post: 'Nothing is fun anymore',
-      loadModel: fakeLoader(),
+      loadModel: fakeLoader(log),
     });
+    // One model call, one row: the post's part of the prompt once, nine criterion segments.
+    expect(log.batches).toEqual([{ batchSize: 1, seqLen: expect.any(Number), segments: 9 }]);
     expect(result.predictions.map((p) => p.criterion)).toEqual(criteria.map((c) => c.id));
     expect(result.predictions.filter((p) => p.thresholdOrigin === 'global')).toHaveLength(8);
     for (const p of result.predictions)
@@ -127,6 +138,34 @@ describe('infer()', () => {
       failed: 0,
       positives: result.predictions.filter((p) => p.label === 'yes').length,
     });
+  });
+
+  test('a template without the post first: a post alone is scored as nine plain rows', async () => {
+    const criterionFirst = await testConfig([
+      'inference.batch_size=4',
+      'data.prompt.template="criterion: {criterion}, post: {post} Does the post match? yes or no"',
+    ]);
+    expect(sharesPrefix(criterionFirst.data.prompt)).toBe(false);
+    const log = newLog();
+    const post = 'Nothing is fun anymore';
+    const result = await infer({
+      config: criterionFirst,
+      checkpoint,
+      post,
+      loadModel: fakeLoader(log),
+    });
+    // Plain batches of inference.batch_size pairs, no segments.
+    expect(log.batches.map((b) => [b.batchSize, b.segments])).toEqual([
+      [4, undefined],
+      [4, undefined],
+      [1, undefined],
+    ]);
+    const tokenizer = loadTokenizer(baseDir, { paddingSide: 'right' });
+    for (const p of result.predictions) {
+      const criterion = criteria.find((c) => c.id === p.criterion)!;
+      const ids = await encodePair(tokenizer, criterionFirst.data.prompt, post, criterion);
+      expect(p.probability).toBe(Math.fround(fakeScore(ids, 0.25)));
+    }
   });
 
   test('--threshold overrides every threshold', async () => {
