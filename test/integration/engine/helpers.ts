@@ -7,12 +7,14 @@ import { RunStore, type FoldStore } from '../../../src/run/index.js';
 const criteriaPath = resolve('data/dsm5/criteria.json');
 
 /**
- * Overrides for a small run under `dir`: the tiny model and synthetic data (60 posts) created
- * there on first use, 2 splits, 112-token prompts, MLflow and progress off. `extra` comes last
+ * Overrides for a small run under `dir`: the tiny model (and its quick training group, not the
+ * default SmolLM2 recipe) and synthetic data (60 posts) created there on first use, 2 splits, 112-token prompts, MLflow and progress off. `extra` comes last
  * and wins over any of these.
  */
 export function smallRunOverrides(dir: string, runName: string, extra: string[] = []): string[] {
   return [
+    'model=tiny',
+    'training=default',
     `run_dir=${join(dir, runName)}`,
     `model.path=${join(dir, 'model')}`,
     `data.dir=${join(dir, 'data')}`,

@@ -18,6 +18,8 @@ const criteriaPath = resolve('data/dsm5/criteria.json');
 
 function smokeOverrides(dir: string, trackingUri: string): string[] {
   return [
+    'model=tiny',
+    'training=default',
     `run_dir=${join(dir, 'run')}`,
     `model.path=${join(dir, 'model')}`,
     `data.dir=${join(dir, 'data')}`,
@@ -217,7 +219,7 @@ describe('trainFolds smoke run (2 folds, tiny model, real MLflow)', () => {
     const scored = await infer({
       model: registered.modelUri,
       post: 'I have not slept properly for weeks and wake up at 3am every night.',
-      overrides: [`model.path=${join(dir, 'model')}`, 'logging.level=error'],
+      overrides: ['model=tiny', `model.path=${join(dir, 'model')}`, 'logging.level=error'],
       env: { ...process.env, MLFLOW_TRACKING_URI: server.uri },
       cwd: dir,
       // Its own download cache: the shared one may hold another server's version 1.

@@ -166,6 +166,8 @@ afterAll(async () => {
 
 function overrides(runName: string, experiment: string): string[] {
   return [
+    'model=tiny',
+    'training=default',
     `run_dir=${join(work, runName)}`,
     `model.path=${join(work, 'model')}`,
     `data.dir=${join(work, 'data')}`,

@@ -30,23 +30,42 @@ async function problemsOf(
 }
 
 describe('defaults', () => {
-  test('synthetic data, tiny model, a dated run dir; valid and frozen', async () => {
+  test('synthetic data, SmolLM2 with its recipe, a dated run dir; valid and frozen', async () => {
     const { config, overrides, choices } = await loadConfig({ env, now });
     expect(overrides).toEqual([]);
     expect(choices).toEqual({
       data: 'synthetic',
-      model: 'tiny',
-      training: 'default',
+      model: 'smollm2',
+      training: 'smollm2',
       logging: 'default',
       inference: 'default',
       bench: 'default',
     });
     expect(config.data.name).toBe('synthetic');
+    expect(config.model.path).toBe(join(packageRoot, 'models', 'smollm2'));
+    expect(config.model.create_if_missing).toBe(false);
+    expect(config.model.tiny).toBeNull();
+    // Adapters on the top layers only, so the frozen-bottom cache applies.
+    expect(config.model.dora.layers).toEqual({ top: 2 });
+    expect(config.training.frozen_cache.enabled).toBe(true);
+  });
+
+  test('model=tiny training=default: the tiny model and its quick training', async () => {
+    const { config } = await loadConfig({
+      overrides: ['model=tiny', 'training=default'],
+      env,
+      now,
+    });
     expect(config.model.path).toBe('models/tiny-llama');
     expect(config.model.create_if_missing).toBe(true);
     expect(config.model.tiny!.num_key_value_heads).toBeLessThan(
       config.model.tiny!.num_attention_heads,
     );
+    expect(config.training.lr).toBe(0.001);
+  });
+
+  test('the resolved defaults are valid and frozen', async () => {
+    const { config } = await loadConfig({ env, now });
     expect(config.run_dir).toBe('outputs/2025-01-02/03-04-05');
     expect(config.logging.mlflow.tracking_uri).toBe('');
     expect(Object.isFrozen(config.training.early_stopping)).toBe(true);
@@ -140,6 +159,8 @@ describe('experiment=mentallama-redsm5', () => {
     expect(config.data.prompt.max_length).toBe(128);
     expect(config.logging.mlflow.enabled).toBe(false);
     expect(config.data.name).toBe('redsm5');
+    // The smallest useful run is on the tiny model, whatever the experiment's model.
+    expect(config.model.path).toBe('models/tiny-llama');
   });
 });
 
@@ -228,7 +249,7 @@ describe('overrides', () => {
   });
 
   test('~key=value deletes only on a match', async () => {
-    const problems = await problemsOf(['~training.lr=0.5']);
+    const problems = await problemsOf(['training=default', '~training.lr=0.5']);
     expect(problems[0]).toMatchObject({ path: 'training.lr', value: 0.001 });
   });
 
@@ -426,7 +447,7 @@ describe('output helpers', () => {
   });
 
   test('flattenConfig gives dotted string params', async () => {
-    const { config } = await loadConfig({ env, now });
+    const { config } = await loadConfig({ overrides: ['training=default'], env, now });
     const flat = flattenConfig(config);
     expect(flat['training.lr']).toBe('0.001');
     expect(flat['training.max_steps']).toBe('null');

@@ -14,7 +14,7 @@ const env = {} as NodeJS.ProcessEnv;
 
 async function problemsOf(overrides: string[]): Promise<ConfigProblem[]> {
   try {
-    await loadConfig({ overrides, env });
+    await loadConfig({ overrides: ['model=tiny', ...overrides], env });
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as ConfigError).problems;

@@ -175,7 +175,13 @@ export function newLog(): FakeModelLog {
 export async function testConfig(overrides: string[] = []): Promise<Config> {
   return (
     await loadConfig({
-      overrides: ['logging.mlflow.enabled=false', 'logging.level=error', ...overrides],
+      overrides: [
+        'model=tiny',
+        'training=default',
+        'logging.mlflow.enabled=false',
+        'logging.level=error',
+        ...overrides,
+      ],
       env: {},
     })
   ).config;
