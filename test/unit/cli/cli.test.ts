@@ -57,7 +57,7 @@ describe('mentallam config', () => {
     const { code, stdout } = await run(['config', '--flat']);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^training\.micro_batch_size=16$/m);
-    expect(stdout).toMatch(/^model\.path=models\/tiny-llama$/m);
+    expect(stdout).toMatch(/^model\.path=\S*models\/smollm2$/m);
   });
 });
 
@@ -108,7 +108,7 @@ describe('mentallam train', () => {
     expect(received!.config.seed).toBe(3);
     expect(received!.config.training.max_epochs).toBe(2);
     expect(received!.overrides).toEqual(['seed=3', 'training.max_epochs=2']);
-    expect(received!.choices.model).toBe('tiny');
+    expect(received!.choices.model).toBe('smollm2');
     expect(received!.resume).toBeUndefined();
   });
 
