@@ -51,9 +51,10 @@ export function registerToolCommands(
         'create the tiny Llama of model/tiny.yaml (tokenizer + random weights) at model.path',
       ),
   ).action(async (bare: string[], options: { override: string[]; configDir?: string }) => {
+    // The tiny model's group, whatever the default model is; a model= given here still wins.
     const { config } = await loadConfig({
       configDir: options.configDir ?? defaults.configDir,
-      overrides: [...bare, ...options.override],
+      overrides: ['model=tiny', ...bare, ...options.override],
       env: io.env,
     });
     const dir = resolve(config.model.path);
